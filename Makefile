@@ -1,0 +1,39 @@
+# Targets for developers and CI. `make help` lists them.
+GO      ?= go
+BIN     := bin
+KUMO    := $(BIN)/kumo
+PKGS    := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(KUMO): tools/go.mod tools/go.sum
+	@echo "building the kumo emulator into $(KUMO) (several minutes on a cold cache)"
+	$(GO) build -C tools -o ../$(KUMO) github.com/sivchari/kumo/cmd/kumo
+
+.PHONY: tools
+tools: $(KUMO) ## build the emulator (kumo) from the tools module
+
+.PHONY: build
+build: ## build worker, redeemer and approvals into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: $(KUMO) ## run every test (unit, integration against kumo) with the race detector
+	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: bench
+bench: ## micro-benchmarks (ns/op, allocs/op)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN)

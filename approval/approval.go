@@ -1,0 +1,77 @@
+// Package approval holds the vocabulary that the worker, the redeemer and the
+// link format share: actions, their types, and the decision record that
+// reaches the state machine.
+package approval
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ActionType says which Step Functions call an action makes when redeemed.
+type ActionType string
+
+const (
+	// Success completes the task with SendTaskSuccess.
+	Success ActionType = "success"
+	// Failure completes the task with SendTaskFailure.
+	Failure ActionType = "failure"
+	// Heartbeat only extends the task with SendTaskHeartbeat.
+	Heartbeat ActionType = "heartbeat"
+)
+
+// Valid reports whether t is one of the known action types.
+func (t ActionType) Valid() bool {
+	switch t {
+	case Success, Failure, Heartbeat:
+		return true
+	}
+	return false
+}
+
+// Action is one button in an approval email. Output is used by success
+// actions, Error and Cause by failure actions.
+type Action struct {
+	Name   string          `json:"name"`
+	Label  string          `json:"label,omitempty"`
+	Type   ActionType      `json:"type"`
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Cause  string          `json:"cause,omitempty"`
+}
+
+// DisplayLabel is the label shown to people, falling back to the name.
+func (a Action) DisplayLabel() string {
+	if a.Label != "" {
+		return a.Label
+	}
+	return a.Name
+}
+
+// DefaultActions are used when a request names none: approve and reject.
+func DefaultActions() []Action {
+	return []Action{
+		{Name: "approve", Label: "Approve", Type: Success},
+		{Name: "reject", Label: "Reject", Type: Failure, Error: "Rejected", Cause: "Rejected by approver"},
+	}
+}
+
+// DecisionKey is the key under which a success output carries the decision.
+// Action outputs may not use it.
+const DecisionKey = "decision"
+
+// Decision records who decided what, and when. It reaches the state machine
+// under "decision" in a success output, and inside the JSON cause of a
+// failure.
+type Decision struct {
+	Action    string    `json:"action"`
+	Approver  string    `json:"approver"`
+	DecidedAt time.Time `json:"decidedAt"`
+	Comment   string    `json:"comment,omitempty"`
+}
+
+// FailureCause is the JSON document sent as the cause of SendTaskFailure.
+type FailureCause struct {
+	Message  string   `json:"message,omitempty"`
+	Decision Decision `json:"decision"`
+}

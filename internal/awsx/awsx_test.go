@@ -1,0 +1,111 @@
+package awsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+func apiErr(code string, fault smithy.ErrorFault) error {
+	return &smithy.OperationError{ServiceID: "SFN", OperationName: "SendTaskSuccess",
+		Err: &smithy.GenericAPIError{Code: code, Message: "m", Fault: fault}}
+}
+
+func httpErr(status int) error {
+	return &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail",
+		Err: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: errors.New("boom")}}
+}
+
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"throttling", apiErr("ThrottlingException", smithy.FaultClient), true},
+		{"too many requests", apiErr("TooManyRequestsException", smithy.FaultClient), true},
+		{"server fault, unknown code", apiErr("Weird", smithy.FaultServer), true},
+		{"http 503", httpErr(503), true},
+		{"http 400", httpErr(400), false},
+		{"message rejected", apiErr("MessageRejected", smithy.FaultClient), false},
+		{"task timed out", apiErr("TaskTimedOut", smithy.FaultClient), false},
+		{"invalid token", apiErr("InvalidToken", smithy.FaultClient), false},
+		{"connection reset", &smithy.OperationError{Err: fmt.Errorf("send: %w", syscall.ECONNRESET)}, true},
+		{"net error", &net.OpError{Op: "dial", Err: errors.New("refused")}, true},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), false},
+		{"deadline", context.DeadlineExceeded, false},
+		{"plain error", errors.New("template: bad"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Retryable(tt.err); got != tt.want {
+				t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+	if got := ErrorCode(apiErr("InvalidToken", smithy.FaultClient)); got != "InvalidToken" {
+		t.Errorf("ErrorCode = %q", got)
+	}
+}
+
+var fast = RetryPolicy{Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxElapsed: time.Second}
+
+func TestRetry(t *testing.T) {
+	t.Run("transient then success", func(t *testing.T) {
+		calls, retries := 0, 0
+		err := Retry(context.Background(), fast, func(context.Context) error {
+			calls++
+			if calls < 3 {
+				return apiErr("ThrottlingException", smithy.FaultClient)
+			}
+			return nil
+		}, func(error, time.Duration) { retries++ })
+		if err != nil || calls != 3 || retries != 2 {
+			t.Fatalf("err=%v calls=%d retries=%d, want nil 3 2", err, calls, retries)
+		}
+	})
+	t.Run("permanent stops at once", func(t *testing.T) {
+		calls := 0
+		want := apiErr("TaskTimedOut", smithy.FaultClient)
+		err := Retry(context.Background(), fast, func(context.Context) error { calls++; return want }, nil)
+		if calls != 1 || !errors.Is(err, want) {
+			t.Fatalf("calls=%d err=%v", calls, err)
+		}
+		if ErrorCode(err) != "TaskTimedOut" {
+			t.Errorf("code lost through Retry: %v", err)
+		}
+	})
+	t.Run("attempts exhausted returns last error", func(t *testing.T) {
+		calls := 0
+		p := fast
+		p.MaxAttempts = 4
+		err := Retry(context.Background(), p, func(context.Context) error {
+			calls++
+			return apiErr("ThrottlingException", smithy.FaultClient)
+		}, nil)
+		if calls != 4 || ErrorCode(err) != "ThrottlingException" {
+			t.Fatalf("calls=%d err=%v", calls, err)
+		}
+	})
+	t.Run("context ends the retries", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		err := Retry(ctx, RetryPolicy{Initial: time.Hour, Max: time.Hour, MaxElapsed: time.Hour}, func(context.Context) error {
+			calls++
+			cancel()
+			return apiErr("ThrottlingException", smithy.FaultClient)
+		}, nil)
+		if calls != 1 || err == nil {
+			t.Fatalf("calls=%d err=%v", calls, err)
+		}
+	})
+}

@@ -1,0 +1,98 @@
+// Package awsx holds what every AWS caller in the project shares: the one
+// classifier that says whether an error is worth retrying, the one retry
+// helper, and the SDK configuration.
+package awsx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// retryableCodes are error codes that mean "try again later": throttling and
+// the service's own trouble. Everything else an AWS API answers is a verdict
+// on the request and will not change by asking again.
+var retryableCodes = map[string]bool{
+	"Throttling":                                true,
+	"ThrottlingException":                       true,
+	"ThrottledException":                        true,
+	"TooManyRequestsException":                  true,
+	"RequestThrottled":                          true,
+	"RequestThrottledException":                 true,
+	"RequestLimitExceeded":                      true,
+	"SlowDown":                                  true,
+	"ProvisionedThroughputExceededException":    true,
+	"LimitExceededException":                    true,
+	"ServiceUnavailable":                        true,
+	"ServiceUnavailableException":               true,
+	"InternalFailure":                           true,
+	"InternalError":                             true,
+	"InternalServerError":                       true,
+	"InternalServiceError":                      true,
+	"InternalServiceErrorException":             true,
+	"RequestTimeout":                            true,
+	"RequestTimeoutException":                   true,
+	"EC2ThrottledException":                     true,
+	"KMSThrottlingException":                    true,
+	"AWS.SimpleQueueService.ServiceUnavailable": true,
+}
+
+// ErrorCode returns the AWS error code of err, or "" when err is not an API
+// error (a network failure, a cancelled context).
+func ErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// Retryable reports whether err is transient: throttling, a 5xx answer, or a
+// network failure. A cancelled or expired context is not retryable: the
+// caller has given up.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		if re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests {
+			return true
+		}
+		if ErrorCode(err) == "" {
+			return false
+		}
+	}
+	if code := ErrorCode(err); code != "" {
+		if retryableCodes[code] {
+			return true
+		}
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorFault() == smithy.FaultServer {
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	// An error with no API code that is not one of the above came from the
+	// transport or the SDK's own machinery (for example its retry quota):
+	// the request may well succeed later.
+	var oe *smithy.OperationError
+	return errors.As(err, &oe)
+}

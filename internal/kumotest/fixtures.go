@@ -1,0 +1,158 @@
+package kumotest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+var seq atomic.Int64
+
+// Name returns a resource name unique within this emulator run.
+func Name(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, seq.Add(1))
+}
+
+// Queue creates a queue with a dead-letter queue behind it (maxReceives
+// receives) and returns both URLs.
+func Queue(t testing.TB, c *sqs.Client, maxReceives int) (url, dlqURL string) {
+	t.Helper()
+	ctx := context.Background()
+	name := Name("approvals")
+	dlq, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	if err != nil {
+		t.Fatalf("create DLQ: %v", err)
+	}
+	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatalf("DLQ attributes: %v", err)
+	}
+	policy := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, attrs.Attributes["QueueArn"], maxReceives)
+	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
+		"RedrivePolicy": policy, "VisibilityTimeout": "30"}})
+	if err != nil {
+		t.Fatalf("create queue: %v", err)
+	}
+	return *q.QueueUrl, *dlq.QueueUrl
+}
+
+// StateMachine creates a state machine from an ASL definition.
+func StateMachine(t testing.TB, c *sfn.Client, definition string) string {
+	t.Helper()
+	out, err := c.CreateStateMachine(context.Background(), &sfn.CreateStateMachineInput{
+		Name:       aws.String(Name("approval")),
+		Definition: aws.String(definition),
+		RoleArn:    aws.String("arn:aws:iam::000000000000:role/approvals-state-machine"),
+	})
+	if err != nil {
+		t.Fatalf("create state machine: %v", err)
+	}
+	return *out.StateMachineArn
+}
+
+// WaitForTokenDefinition is the smallest approval state machine: it sends
+// the execution input's "request" object, with the task token added, to the
+// queue and waits. The request's fields are copied by the caller into the
+// execution input, because kumo does not support $$.Execution in Parameters.
+func WaitForTokenDefinition(queueURL string, timeoutSeconds int) string {
+	return fmt.Sprintf(`{
+  "StartAt": "RequestApproval",
+  "States": {
+    "RequestApproval": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+      "TimeoutSeconds": %d,
+      "Parameters": {
+        "QueueUrl": %q,
+        "MessageBody": {
+          "taskToken.$": "$$.Task.Token",
+          "to.$": "$.to",
+          "subject.$": "$.subject"
+        }
+      },
+      "End": true
+    }
+  }
+}`, timeoutSeconds, queueURL)
+}
+
+// StartExecution starts an execution with input.
+func StartExecution(t testing.TB, c *sfn.Client, smARN string, input any) string {
+	t.Helper()
+	b, err := json.Marshal(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.StartExecution(context.Background(), &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(smARN), Input: aws.String(string(b))})
+	if err != nil {
+		t.Fatalf("start execution: %v", err)
+	}
+	return *out.ExecutionArn
+}
+
+// WaitStatus polls until the execution leaves RUNNING or the timeout passes,
+// and returns its last description.
+func WaitStatus(t testing.TB, c *sfn.Client, execARN string, timeout time.Duration) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := c.DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
+		if err != nil {
+			t.Fatalf("describe execution: %v", err)
+		}
+		if out.Status != sfntypes.ExecutionStatusRunning || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ReceiveOne long-polls the queue until one message arrives.
+func ReceiveOne(t testing.TB, c *sqs.Client, queueURL string, timeout time.Duration) sqstypes.Message {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		if len(out.Messages) == 1 {
+			return out.Messages[0]
+		}
+	}
+	t.Fatalf("no message on %s within %s", queueURL, timeout)
+	return sqstypes.Message{}
+}
+
+// EmailsTo returns the outbox emails addressed to addr whose subject
+// contains subject.
+func EmailsTo(t testing.TB, addr, subject string) []SentEmail {
+	t.Helper()
+	all, err := SentEmails(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []SentEmail
+	for _, e := range all {
+		for _, to := range e.Destination.ToAddresses {
+			if strings.Contains(to, addr) && strings.Contains(e.Subject, subject) {
+				out = append(out, e)
+				break
+			}
+		}
+	}
+	return out
+}
