@@ -21,6 +21,10 @@ tools: $(KUMO) ## build the emulator (kumo) from the tools module
 build: ## build worker, redeemer and approvals into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
+.PHONY: dev
+dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; Ctrl-C stops it
+	$(BIN)/approvals dev
+
 .PHONY: test
 test: $(KUMO) ## run every test (unit, integration against kumo) with the race detector
 	$(GO) test -race -count=1 $(PKGS)

@@ -1,0 +1,365 @@
+// Package stack runs the whole product on one machine: the kumo emulator,
+// the request queue with its DLQ, the example state machine from deploy/,
+// and the real worker and redeemer binaries. `approvals dev` and the
+// end-to-end tests both use it, so what a newcomer sees is what is tested.
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/link"
+)
+
+// StateMachineFile is the example definition, relative to the repository
+// root; deploy/ ships the same file.
+const StateMachineFile = "deploy/statemachines/approval.asl.json"
+
+// Options configure Up. Zero values take the defaults noted.
+type Options struct {
+	Root         string // repository root (default: found from the go command)
+	BinDir       string // worker and redeemer binaries (default Root/bin)
+	LogDir       string // child process logs (default Root/bin/logs)
+	RedeemerAddr string // default 127.0.0.1:8080
+	// Admin (metrics) listeners of the redeemer and the worker.
+	RedeemerAdminAddr string // default 127.0.0.1:9091
+	WorkerAdminAddr   string // default 127.0.0.1:9092
+	Sender            string // default approvals@example.com
+	SigningKeys       string // default: a fresh key
+	MaxReceives       int    // redrive to the DLQ after this many receives (default 5)
+	VisibilitySeconds int    // queue visibility timeout (default 30)
+	WorkerEnv         []string
+	RedeemerEnv       []string
+	// Progress is told about each step ("emulator ready", ...).
+	Progress func(string)
+	// ExternalKumo uses an emulator already listening on its port (tests
+	// that start it themselves) instead of starting one.
+	ExternalKumo bool
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	Options
+	Config          aws.Config
+	SQS             *sqs.Client
+	SFN             *sfn.Client
+	QueueURL        string
+	DLQURL          string
+	StateMachineARN string
+	RedeemerURL     string
+	Keyring         *link.Keyring
+
+	procs []*proc
+}
+
+type proc struct {
+	name   string
+	cmd    *exec.Cmd // nil for the emulator, which stopFn stops
+	stopFn func()
+	done   chan error
+	log    *os.File
+}
+
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		r, err := kumo.RepoRoot()
+		if err != nil {
+			return err
+		}
+		o.Root = r
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.BinDir, filepath.Join(o.Root, "bin"))
+	def(&o.LogDir, filepath.Join(o.Root, "bin", "logs"))
+	def(&o.RedeemerAddr, "127.0.0.1:8080")
+	def(&o.RedeemerAdminAddr, "127.0.0.1:9091")
+	def(&o.WorkerAdminAddr, "127.0.0.1:9092")
+	def(&o.Sender, "approvals@example.com")
+	if o.SigningKeys == "" {
+		k, err := link.GenerateKey()
+		if err != nil {
+			return err
+		}
+		o.SigningKeys = k
+	}
+	if o.MaxReceives == 0 {
+		o.MaxReceives = 5
+	}
+	if o.VisibilitySeconds == 0 {
+		o.VisibilitySeconds = 30
+	}
+	if o.Progress == nil {
+		o.Progress = func(string) {}
+	}
+	return nil
+}
+
+// Up starts everything and returns once the services answer their health
+// checks. On error, whatever was started is stopped again.
+func Up(ctx context.Context, o Options) (_ *Stack, err error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	kr, err := link.ParseKeyring(o.SigningKeys)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	s := &Stack{Options: o, Keyring: kr, RedeemerURL: "http://" + o.RedeemerAddr}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	for _, addr := range []string{o.RedeemerAddr, o.RedeemerAdminAddr, o.WorkerAdminAddr} {
+		if err := portFree(addr); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range []string{"worker", "redeemer"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
+			return nil, fmt.Errorf("%s binary missing in %s: run make build", b, o.BinDir)
+		}
+	}
+	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
+		return nil, err
+	}
+
+	if !o.ExternalKumo {
+		klog, err := os.Create(filepath.Join(o.LogDir, "kumo.log"))
+		if err != nil {
+			return nil, err
+		}
+		stop, err := kumo.Start(o.Root, klog)
+		if err != nil {
+			klog.Close()
+			return nil, err
+		}
+		s.procs = append(s.procs, &proc{name: "kumo", log: klog, stopFn: stop})
+	}
+	o.Progress(fmt.Sprintf("emulator ready on %s", kumo.Endpoint))
+
+	s.Config = kumo.Config()
+	s.SQS, s.SFN = sqs.NewFromConfig(s.Config), sfn.NewFromConfig(s.Config)
+	if err := s.createQueues(ctx); err != nil {
+		return nil, err
+	}
+	o.Progress("queue created: " + s.QueueURL + " (DLQ after " + fmt.Sprint(o.MaxReceives) + " receives)")
+	if err := s.createStateMachine(ctx); err != nil {
+		return nil, err
+	}
+	o.Progress("state machine created: " + s.StateMachineARN)
+
+	common := append(kumo.Env(),
+		"APPROVALS_BASE_URL="+s.RedeemerURL,
+		"APPROVALS_SIGNING_KEYS="+o.SigningKeys,
+	)
+	if err := s.start(ctx, "redeemer", o.RedeemerAdminAddr, append(append(common,
+		"APPROVALS_LISTEN_ADDR="+o.RedeemerAddr,
+		"APPROVALS_METRICS_ADDR="+o.RedeemerAdminAddr,
+	), o.RedeemerEnv...)); err != nil {
+		return nil, err
+	}
+	o.Progress("redeemer ready on " + s.RedeemerURL)
+	if err := s.start(ctx, "worker", o.WorkerAdminAddr, append(append(common,
+		"APPROVALS_QUEUE_URL="+s.QueueURL,
+		"APPROVALS_SENDER="+o.Sender,
+		"APPROVALS_METRICS_ADDR="+o.WorkerAdminAddr,
+	), o.WorkerEnv...)); err != nil {
+		return nil, err
+	}
+	o.Progress("worker ready, polling the queue")
+	return s, nil
+}
+
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("port %s is taken (%v); stop what listens there or choose another address", addr, err)
+	}
+	return ln.Close()
+}
+
+func (s *Stack) createQueues(ctx context.Context) error {
+	name := fmt.Sprintf("approval-requests-%d", time.Now().UnixNano()%1e9)
+	dlq, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+	if err != nil {
+		return fmt.Errorf("create DLQ: %w", err)
+	}
+	attrs, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("DLQ attributes: %w", err)
+	}
+	policy := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, attrs.Attributes["QueueArn"], s.MaxReceives)
+	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
+		"RedrivePolicy": policy, "VisibilityTimeout": fmt.Sprint(s.VisibilitySeconds)}})
+	if err != nil {
+		return fmt.Errorf("create queue: %w", err)
+	}
+	s.QueueURL, s.DLQURL = *q.QueueUrl, *dlq.QueueUrl
+	return nil
+}
+
+// Definition reads the example state machine and fills in the queue URL, as
+// CloudFormation's DefinitionSubstitutions does in a deployment.
+func Definition(root, queueURL string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, StateMachineFile))
+	if err != nil {
+		return "", err
+	}
+	def := strings.ReplaceAll(string(b), "${QueueUrl}", queueURL)
+	if !json.Valid([]byte(def)) {
+		return "", fmt.Errorf("%s is not valid JSON", StateMachineFile)
+	}
+	return def, nil
+}
+
+func (s *Stack) createStateMachine(ctx context.Context) error {
+	def, err := Definition(s.Root, s.QueueURL)
+	if err != nil {
+		return err
+	}
+	out, err := s.SFN.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+		Name:       aws.String(fmt.Sprintf("approval-%d", time.Now().UnixNano()%1e9)),
+		Definition: aws.String(def),
+		RoleArn:    aws.String("arn:aws:iam::000000000000:role/approvals-state-machine"),
+	})
+	if err != nil {
+		return fmt.Errorf("create state machine: %w", err)
+	}
+	s.StateMachineARN = *out.StateMachineArn
+	return nil
+}
+
+// start runs a service binary and waits for its /healthz on adminAddr.
+func (s *Stack) start(ctx context.Context, name, adminAddr string, env []string) error {
+	lf, err := os.Create(filepath.Join(s.LogDir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(s.BinDir, name))
+	// Only what the service needs, plus PATH and HOME: nothing from the
+	// developer's shell (such as real AWS credentials) leaks in.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: lf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	s.procs = append(s.procs, p)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return fmt.Errorf("%s exited at start (%v); its log: %s\n%s", name, err, lf.Name(), tail(lf.Name()))
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		resp, err := http.Get("http://" + adminAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not become healthy on %s within 20s; its log: %s", name, adminAddr, lf.Name())
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Signal sends sig to one service ("worker" or "redeemer").
+func (s *Stack) Signal(name string, sig syscall.Signal) error {
+	for _, p := range s.procs {
+		if p.name == name && p.cmd != nil {
+			return p.cmd.Process.Signal(sig)
+		}
+	}
+	return fmt.Errorf("no process %q", name)
+}
+
+// Wait waits for one service to exit and returns its exit error.
+func (s *Stack) Wait(name string, timeout time.Duration) error {
+	for _, p := range s.procs {
+		if p.name == name && p.cmd != nil {
+			select {
+			case err := <-p.done:
+				p.done <- err
+				return err
+			case <-time.After(timeout):
+				return fmt.Errorf("%s still running after %s", name, timeout)
+			}
+		}
+	}
+	return fmt.Errorf("no process %q", name)
+}
+
+// Close stops the services (SIGTERM, then SIGKILL after 10 s) and the
+// emulator, in reverse order of start.
+func (s *Stack) Close() error {
+	var errs []error
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		if p.stopFn != nil {
+			p.stopFn()
+		} else if p.cmd != nil {
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case err := <-p.done:
+				p.done <- err
+				var ee *exec.ExitError
+				if err != nil && !errors.As(err, &ee) {
+					errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+				}
+			case <-time.After(10 * time.Second):
+				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				<-p.done
+				errs = append(errs, fmt.Errorf("%s did not stop within 10s of SIGTERM; killed", p.name))
+			}
+		}
+		if p.log != nil {
+			p.log.Close()
+		}
+	}
+	s.procs = nil
+	return errors.Join(errs...)
+}
+
+// Logs returns a service's log so far.
+func (s *Stack) Logs(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.LogDir, name+".log"))
+	return string(b)
+}
