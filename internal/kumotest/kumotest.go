@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"testing"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
@@ -34,13 +33,14 @@ var (
 // SentEmail is one email in kumo's outbox.
 type SentEmail = kumo.SentEmail
 
-// Main is called from a package's TestMain: it locks the emulator, starts it
-// (building it first if needed), runs the tests and stops it.
-func Main(m *testing.M) {
+// Main is called from a package's TestMain with its *testing.M (or anything
+// that runs the tests): it locks the emulator, starts it (building it first
+// if needed), runs the tests and stops it.
+func Main(m interface{ Run() int }) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m interface{ Run() int }) int {
 	root, err := kumo.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kumotest:", err)
