@@ -25,9 +25,17 @@ build: ## build worker, redeemer and approvals into bin/
 dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; Ctrl-C stops it
 	$(BIN)/approvals dev
 
+.PHONY: setup
+setup: $(KUMO) ## install what the tests need: the emulator, Debian's chromium (browser test)
+	./scripts/install-chromium.sh
+
 .PHONY: test
-test: $(KUMO) ## run every test (unit, integration against kumo) with the race detector
+test: setup ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
 	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: screenshots
+screenshots: setup ## refresh docs/*.png from the current templates (a real browser run)
+	$(GO) test -count=1 -run 'TestBrowserApprove' ./e2e/ -args -update-screenshots
 
 .PHONY: lint
 lint: ## gofmt and go vet
