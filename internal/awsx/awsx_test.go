@@ -36,6 +36,7 @@ func TestRetryable(t *testing.T) {
 		{"server fault, unknown code", apiErr("Weird", smithy.FaultServer), true},
 		{"http 503", httpErr(503), true},
 		{"http 400", httpErr(400), false},
+		{"no answer at all", httpErr(0), true},
 		{"message rejected", apiErr("MessageRejected", smithy.FaultClient), false},
 		{"task timed out", apiErr("TaskTimedOut", smithy.FaultClient), false},
 		{"invalid token", apiErr("InvalidToken", smithy.FaultClient), false},

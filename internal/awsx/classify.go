@@ -64,7 +64,9 @@ func Retryable(err error) bool {
 		return false
 	}
 	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
+	// A ResponseError with no status never got an answer: that is a network
+	// failure, classified below.
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
 		if re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests {
 			return true
 		}

@@ -1,0 +1,242 @@
+// Package faultproxy sits between the services and the AWS endpoint (kumo
+// locally) and makes AWS behave badly on purpose: added latency per service,
+// latency spikes, throttling and 5xx answers shaped as each service's real
+// errors, and connections reset without an answer. Benchmarks use the
+// latency; reliability tests use the faults.
+//
+// It works at the HTTP level, not TCP (as Toxiproxy does), because it has to
+// tell SendEmail from ReceiveMessage and answer with errors the SDK parses
+// as TooManyRequestsException or ThrottlingException; latency and resets are
+// then a few lines more in the same place.
+package faultproxy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Service names the AWS service a request is for.
+type Service string
+
+const (
+	SQS   Service = "sqs"
+	SFN   Service = "sfn"
+	SESv2 Service = "sesv2"
+	Other Service = "other"
+)
+
+// Services lists the services faults can be set for.
+var Services = []Service{SQS, SFN, SESv2}
+
+// Fault says how to mistreat one service's requests. Rates are fractions of
+// requests in [0, 1]; they are drawn independently per request, in the
+// order reset, throttle, server error.
+type Fault struct {
+	Latency         time.Duration // added to every request
+	Jitter          time.Duration // plus a uniform random part in [0, Jitter)
+	SpikeRate       float64       // fraction that also wait Spike
+	Spike           time.Duration //
+	ThrottleRate    float64       // answered with the service's throttling error
+	ServerErrorRate float64       // answered with a 500 or 503
+	ResetRate       float64       // connection closed with no answer
+	// Operations limits the errors (not the latency) to these operations,
+	// e.g. SendTaskSuccess; empty means all.
+	Operations []string
+}
+
+// Stats counts what the proxy did to one service.
+type Stats struct {
+	Requests, Throttled, ServerErrors, Resets int64
+}
+
+type counters struct{ requests, throttled, serverErrors, resets atomic.Int64 }
+
+// Proxy is an http.Handler that forwards to the target.
+type Proxy struct {
+	rp     *httputil.ReverseProxy
+	mu     sync.RWMutex
+	faults map[Service]Fault
+	stats  map[Service]*counters
+	rngMu  sync.Mutex
+	rng    *rand.Rand
+}
+
+// New returns a proxy to target (e.g. http://127.0.0.1:4566). seed makes
+// the random draws repeatable.
+func New(target string, seed uint64) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("fault proxy target: %w", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// Many concurrent clients: keep enough idle connections to kumo.
+	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}
+	p := &Proxy{rp: rp, faults: map[Service]Fault{}, stats: map[Service]*counters{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	for _, s := range append(Services, Other) {
+		p.stats[s] = &counters{}
+	}
+	return p, nil
+}
+
+// Set replaces the fault for a service; the zero Fault forwards untouched.
+func (p *Proxy) Set(s Service, f Fault) {
+	p.mu.Lock()
+	p.faults[s] = f
+	p.mu.Unlock()
+}
+
+// Stats returns what has been done to a service so far.
+func (p *Proxy) Stats(s Service) Stats {
+	c := p.stats[s]
+	return Stats{Requests: c.requests.Load(), Throttled: c.throttled.Load(), ServerErrors: c.serverErrors.Load(), Resets: c.resets.Load()}
+}
+
+// Classify says which service and operation a request is for, from the
+// X-Amz-Target header of the JSON protocols (SQS, Step Functions) or the
+// REST path of SES v2.
+func Classify(r *http.Request) (Service, string) {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		prefix, op, _ := strings.Cut(t, ".")
+		switch prefix {
+		case "AmazonSQS":
+			return SQS, op
+		case "AWSStepFunctions":
+			return SFN, op
+		}
+		return Other, op
+	}
+	if strings.HasPrefix(r.URL.Path, "/v2/email/") {
+		if r.Method == http.MethodPost && r.URL.Path == "/v2/email/outbound-emails" {
+			return SESv2, "SendEmail"
+		}
+		return SESv2, r.Method + " " + r.URL.Path
+	}
+	return Other, ""
+}
+
+func (p *Proxy) float() float64 {
+	p.rngMu.Lock()
+	defer p.rngMu.Unlock()
+	return p.rng.Float64()
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	svc, op := Classify(r)
+	c := p.stats[svc]
+	c.requests.Add(1)
+	p.mu.RLock()
+	f := p.faults[svc]
+	p.mu.RUnlock()
+
+	delay := f.Latency
+	if f.Jitter > 0 {
+		delay += time.Duration(p.float() * float64(f.Jitter))
+	}
+	if f.SpikeRate > 0 && p.float() < f.SpikeRate {
+		delay += f.Spike
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+
+	if applies(f.Operations, op) {
+		switch {
+		case f.ResetRate > 0 && p.float() < f.ResetRate:
+			c.resets.Add(1)
+			reset(w)
+			return
+		case f.ThrottleRate > 0 && p.float() < f.ThrottleRate:
+			c.throttled.Add(1)
+			writeError(w, svc, throttle)
+			return
+		case f.ServerErrorRate > 0 && p.float() < f.ServerErrorRate:
+			c.serverErrors.Add(1)
+			writeError(w, svc, serverError)
+			return
+		}
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func applies(ops []string, op string) bool {
+	if len(ops) == 0 {
+		return true
+	}
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// reset closes the client's connection without an answer, as a load
+// balancer or a crashed endpoint would.
+func reset(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
+
+type errKind int
+
+const (
+	throttle errKind = iota
+	serverError
+)
+
+// writeError answers as the service itself does, so the SDK's deserializer
+// yields the real error code: JSON protocols put it in "__type" with a 400
+// (throttling) or 500; SES v2 (REST JSON) in the X-Amzn-ErrorType header
+// with a 429 or 500.
+func writeError(w http.ResponseWriter, svc Service, kind errKind) {
+	var status int
+	var code, msg string
+	switch {
+	case svc == SESv2 && kind == throttle:
+		status, code, msg = http.StatusTooManyRequests, "TooManyRequestsException", "Maximum sending rate exceeded."
+	case kind == throttle:
+		status, code, msg = http.StatusBadRequest, "ThrottlingException", "Rate exceeded"
+	case svc == SQS:
+		status, code, msg = http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again."
+	case svc == SESv2:
+		status, code, msg = http.StatusInternalServerError, "InternalServiceErrorException", "Internal service error."
+	default:
+		status, code, msg = http.StatusInternalServerError, "ServiceUnavailable", "Service unavailable."
+	}
+	h := w.Header()
+	h.Set("X-Amzn-ErrorType", code)
+	h.Set("X-Amzn-RequestId", "fault-proxy")
+	if svc == SESv2 {
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"message":%q}`, msg)
+		return
+	}
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	if svc == SQS {
+		// SQS's JSON protocol also reports the query-compatible code.
+		h.Set("x-amzn-query-error", code+";Sender")
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
+}

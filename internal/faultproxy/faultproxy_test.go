@@ -1,0 +1,161 @@
+package faultproxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+)
+
+// setup returns a proxy in front of a backend that answers every request
+// with an empty JSON object, and an SDK config pointed at the proxy with the
+// SDK's own retries off, so each call is one request.
+func setup(t *testing.T) (*Proxy, aws.Config, *atomic.Int64) {
+	t.Helper()
+	var reached atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(backend.Close)
+	p, err := New(backend.URL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(p)
+	t.Cleanup(front.Close)
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(front.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+	return p, cfg, &reached
+}
+
+func sendEmail(cfg aws.Config) error {
+	_, err := sesv2.NewFromConfig(cfg).SendEmail(context.Background(), &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String("a@example.com"),
+		Destination:      &sestypes.Destination{ToAddresses: []string{"b@example.com"}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String("s")}, Body: &sestypes.Body{Text: &sestypes.Content{Data: aws.String("t")}}}},
+	})
+	return err
+}
+
+func sendTaskSuccess(cfg aws.Config) error {
+	_, err := sfn.NewFromConfig(cfg).SendTaskSuccess(context.Background(), &sfn.SendTaskSuccessInput{TaskToken: aws.String("t"), Output: aws.String("{}")})
+	return err
+}
+
+func sendTaskHeartbeat(cfg aws.Config) error {
+	_, err := sfn.NewFromConfig(cfg).SendTaskHeartbeat(context.Background(), &sfn.SendTaskHeartbeatInput{TaskToken: aws.String("t")})
+	return err
+}
+
+func deleteMessage(cfg aws.Config) error {
+	_, err := sqs.NewFromConfig(cfg).DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String("http://q/1/q"), ReceiptHandle: aws.String("r")})
+	return err
+}
+
+// The injected errors must reach callers as the real services' errors, as
+// the real SDK parses them, and be classified retryable.
+func TestErrorsAreAWSShaped(t *testing.T) {
+	tests := []struct {
+		name     string
+		svc      Service
+		fault    Fault
+		call     func(aws.Config) error
+		wantCode string
+	}{
+		{"SES throttling", SESv2, Fault{ThrottleRate: 1}, sendEmail, "TooManyRequestsException"},
+		{"SES 5xx", SESv2, Fault{ServerErrorRate: 1}, sendEmail, "InternalServiceErrorException"},
+		{"SFN throttling", SFN, Fault{ThrottleRate: 1}, sendTaskSuccess, "ThrottlingException"},
+		{"SFN 5xx", SFN, Fault{ServerErrorRate: 1}, sendTaskSuccess, "ServiceUnavailable"},
+		{"SQS throttling", SQS, Fault{ThrottleRate: 1}, deleteMessage, "ThrottlingException"},
+		{"SQS 5xx", SQS, Fault{ServerErrorRate: 1}, deleteMessage, "InternalError"},
+		{"reset", SESv2, Fault{ResetRate: 1}, sendEmail, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, cfg, reached := setup(t)
+			p.Set(tt.svc, tt.fault)
+			err := tt.call(cfg)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := awsx.ErrorCode(err); got != tt.wantCode {
+				t.Errorf("code = %q, want %q (%v)", got, tt.wantCode, err)
+			}
+			if !awsx.Retryable(err) {
+				t.Errorf("not retryable: %v", err)
+			}
+			if reached.Load() != 0 {
+				t.Errorf("a faulted request reached the backend")
+			}
+			st := p.Stats(tt.svc)
+			if st.Requests != 1 || st.Throttled+st.ServerErrors+st.Resets != 1 {
+				t.Errorf("stats = %+v", st)
+			}
+		})
+	}
+}
+
+func TestOperationsAndOtherServicesPassThrough(t *testing.T) {
+	p, cfg, reached := setup(t)
+	p.Set(SFN, Fault{ThrottleRate: 1, Operations: []string{"SendTaskSuccess"}})
+	if err := sendTaskHeartbeat(cfg); err != nil {
+		t.Errorf("heartbeat was faulted: %v", err)
+	}
+	if err := sendEmail(cfg); err != nil {
+		t.Errorf("SES was faulted: %v", err)
+	}
+	if err := sendTaskSuccess(cfg); awsx.ErrorCode(err) != "ThrottlingException" {
+		t.Errorf("SendTaskSuccess: %v", err)
+	}
+	if reached.Load() != 2 {
+		t.Errorf("backend reached %d times, want 2", reached.Load())
+	}
+}
+
+func TestLatencyIsAdded(t *testing.T) {
+	p, cfg, _ := setup(t)
+	p.Set(SESv2, Fault{Latency: 50 * time.Millisecond})
+	start := time.Now()
+	if err := sendEmail(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 50*time.Millisecond {
+		t.Errorf("request took %s, less than the injected 50ms", el)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		target, method, path string
+		svc                  Service
+		op                   string
+	}{
+		{"AmazonSQS.ReceiveMessage", "POST", "/", SQS, "ReceiveMessage"},
+		{"AWSStepFunctions.SendTaskFailure", "POST", "/", SFN, "SendTaskFailure"},
+		{"", "POST", "/v2/email/outbound-emails", SESv2, "SendEmail"},
+		{"", "GET", "/kumo/ses/v2/sent-emails", Other, ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, tt.path, nil)
+		if tt.target != "" {
+			r.Header.Set("X-Amz-Target", tt.target)
+		}
+		if svc, op := Classify(r); svc != tt.svc || op != tt.op {
+			t.Errorf("%s %s %s: got %s %s", tt.target, tt.method, tt.path, svc, op)
+		}
+	}
+}
