@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs promtool, from Debian's prometheus package, unless it is on PATH.
+# The package index is refreshed only when it does not know the package.
+set -eu
+if command -v promtool >/dev/null 2>&1; then
+	exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	$SUDO apt-get update
+fi
+$SUDO apt-get install -y --no-install-recommends prometheus
+promtool --version
