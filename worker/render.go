@@ -1,0 +1,200 @@
+package worker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/templates"
+)
+
+// EmailData is what an email template sees, for one recipient.
+type EmailData struct {
+	Subject string
+	// Data is the request's "data" object; numbers are json.Number.
+	Data    map[string]any
+	Actions []ActionLink // empty for a notification
+	// ExpiresAt is when the links stop working (zero for a notification
+	// that gives no expiry).
+	ExpiresAt     time.Time
+	Recipient     string // the bare address the links belong to
+	RecipientName string // display name from the request, may be empty
+	Notification  bool
+}
+
+// ActionLink is one button: the action and this recipient's link for it.
+type ActionLink struct {
+	Name  string
+	Label string
+	Type  string // success, failure or heartbeat
+	URL   string
+}
+
+// Rendered is one email's two parts.
+type Rendered struct {
+	HTML string
+	Text string
+}
+
+// Templates is the set of email templates, parsed once. Each NAME has
+// email/NAME.html.tmpl (html/template: data is escaped for HTML) and
+// email/NAME.txt.tmpl (text/template). A key missing from the data is an
+// error, not an empty string.
+type Templates struct {
+	html map[string]*htmltemplate.Template
+	text map[string]*texttemplate.Template
+}
+
+const (
+	htmlSuffix = ".html.tmpl"
+	textSuffix = ".txt.tmpl"
+)
+
+// Funcs are the helpers email templates may call.
+var funcs = map[string]any{
+	// show prints a data value readably: scalars as they are, objects and
+	// arrays as compact JSON.
+	"show": show,
+	// formatTime prints a time for people, in UTC.
+	"formatTime": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("Mon, 2 Jan 2006 15:04 MST")
+	},
+}
+
+// LoadTemplates parses the embedded email templates overlaid by dir (see
+// templates.FS); an empty dir gives the embedded ones alone.
+func LoadTemplates(dir string) (*Templates, error) {
+	fsys, err := templates.FS(dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates directory: %w", err)
+	}
+	entries, err := fs.ReadDir(fsys, "email")
+	if err != nil {
+		return nil, fmt.Errorf("read email templates: %w", err)
+	}
+	t := &Templates{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{}}
+	var errs []error
+	for _, e := range entries {
+		file := e.Name()
+		var name string
+		switch {
+		case strings.HasSuffix(file, htmlSuffix):
+			name = strings.TrimSuffix(file, htmlSuffix)
+		case strings.HasSuffix(file, textSuffix):
+			name = strings.TrimSuffix(file, textSuffix)
+		default:
+			continue
+		}
+		if !templateNameRE.MatchString(name) {
+			errs = append(errs, fmt.Errorf("email/%s: template names are letters, digits, '-' and '_'", file))
+			continue
+		}
+		src, err := fs.ReadFile(fsys, "email/"+file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read email/%s: %w", file, err))
+			continue
+		}
+		if strings.HasSuffix(file, htmlSuffix) {
+			tt, err := htmltemplate.New(file).Option("missingkey=error").Funcs(funcs).Parse(string(src))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("parse email/%s: %w", file, err))
+				continue
+			}
+			t.html[name] = tt
+		} else {
+			tt, err := texttemplate.New(file).Option("missingkey=error").Funcs(funcs).Parse(string(src))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("parse email/%s: %w", file, err))
+				continue
+			}
+			t.text[name] = tt
+		}
+	}
+	// Both parts are required: an email without its text twin is what spam
+	// filters and text-only readers punish.
+	for name := range t.html {
+		if _, ok := t.text[name]; !ok {
+			errs = append(errs, fmt.Errorf("email template %q: email/%s%s is missing", name, name, textSuffix))
+		}
+	}
+	for name := range t.text {
+		if _, ok := t.html[name]; !ok {
+			errs = append(errs, fmt.Errorf("email template %q: email/%s%s is missing", name, name, htmlSuffix))
+		}
+	}
+	for _, name := range []string{DefaultApprovalTemplate, DefaultNotificationTemplate} {
+		if _, ok := t.html[name]; !ok {
+			errs = append(errs, fmt.Errorf("email template %q is missing", name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// embeddedTemplates are parsed on first use by DecodeRequest with zero options.
+var embeddedTemplates = sync.OnceValues(func() (*Templates, error) { return LoadTemplates("") })
+
+// Has reports whether a template called name exists.
+func (t *Templates) Has(name string) bool {
+	_, ok := t.html[name]
+	return ok
+}
+
+// Names lists the templates, sorted.
+func (t *Templates) Names() []string {
+	names := make([]string, 0, len(t.html))
+	for n := range t.html {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Render executes both parts of template name with d.
+func (t *Templates) Render(name string, d EmailData) (Rendered, error) {
+	h, ok := t.html[name]
+	if !ok {
+		return Rendered{}, fmt.Errorf("no email template %q", name)
+	}
+	var hb, tb bytes.Buffer
+	if err := h.Execute(&hb, d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s%s: %w", name, htmlSuffix, err)
+	}
+	if err := t.text[name].Execute(&tb, d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s%s: %w", name, textSuffix, err)
+	}
+	return Rendered{HTML: hb.String(), Text: tb.String()}, nil
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool, float64, int, int64:
+		return fmt.Sprint(v)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the HTML template escapes; the text part wants it raw
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,514 @@
+package worker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sfn-approvals/sfn-approvals/approval"
+)
+
+// Limits of the request contract. Outputs, causes and labels travel inside
+// every link, so they are kept short enough for links to stay usable.
+const (
+	MaxRecipients   = 50
+	MaxActions      = 10
+	MaxSubjectLen   = 998 // one RFC 5322 header line
+	MaxLabelLen     = 64
+	MaxErrorLen     = 256 // the Step Functions limit for an error name
+	MaxCauseLen     = 1024
+	MaxOutputLen    = 1024
+	MaxRedirectLen  = 2048
+	MaxTaskTokenLen = 2048 // the Step Functions limit
+	MaxExpiry       = 365 * 24 * time.Hour
+	DefaultExpiry   = 72 * time.Hour
+
+	// DefaultApprovalTemplate and DefaultNotificationTemplate are used when a
+	// request names none: with a task token and without.
+	DefaultApprovalTemplate     = "approval"
+	DefaultNotificationTemplate = "notification"
+)
+
+var (
+	actionNameRE   = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	templateNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// Request is a decoded, valid approval request or notification.
+type Request struct {
+	TaskToken   string // empty for a notification
+	To          []mail.Address
+	Cc          []mail.Address
+	ReplyTo     []mail.Address
+	Subject     string
+	Template    string
+	Data        map[string]any // numbers are json.Number, as written
+	Actions     []approval.Action
+	ExpiresAt   time.Time // whole seconds; zero for a notification that gives none
+	RedirectURL string
+}
+
+// Notification reports whether r only sends an email: it has no task token
+// to complete, so no actions and no links.
+func (r *Request) Notification() bool { return r.TaskToken == "" }
+
+// Recipients lists To then Cc: each gets an email of their own.
+func (r *Request) Recipients() []mail.Address {
+	return append(slices.Clip(r.To), r.Cc...)
+}
+
+// String describes the request without its task token, so a request that
+// reaches a log by mistake does not leak it.
+func (r Request) String() string {
+	return fmt.Sprintf("Request{notification=%t template=%q recipients=%d actions=%d expiresAt=%s}",
+		r.Notification(), r.Template, len(r.To)+len(r.Cc), len(r.Actions), r.ExpiresAt.Format(time.RFC3339))
+}
+
+// DecodeOptions tune DecodeRequest. The zero value means now = time.Now(),
+// a default expiry of 72h, and the embedded templates.
+type DecodeOptions struct {
+	Now           time.Time
+	DefaultExpiry time.Duration
+	// Templates is the set a request's "template" must name; nil means the
+	// embedded templates.
+	Templates *Templates
+}
+
+// ValidationError lists every problem found in a request body.
+type ValidationError struct {
+	Problems []string
+	// taskToken is the request's token, if it had a usable one: the
+	// execution to fail. Unexported so that it never reaches a log or a
+	// JSON encoding of the error.
+	taskToken string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid request: " + strings.Join(e.Problems, "; ")
+}
+
+// Malformed reports whether the body had no task token to fail: the message
+// can only be left for the dead-letter queue.
+func (e *ValidationError) Malformed() bool { return e.taskToken == "" }
+
+// requestFields are the keys a request may have, in the order problems are
+// reported.
+var requestFields = []string{"taskToken", "to", "cc", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl"}
+
+// DecodeRequest decodes and validates an SQS message body against the
+// request contract. Keys match exactly (JSON's usual case-insensitive match
+// would let typos through) and unknown keys are problems. On failure it
+// returns a *ValidationError that lists every problem, never the token.
+func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	defExpiry := opts.DefaultExpiry
+	if defExpiry == 0 {
+		defExpiry = DefaultExpiry
+	}
+	tmpls := opts.Templates
+	if tmpls == nil {
+		var err error
+		if tmpls, err = embeddedTemplates(); err != nil {
+			return nil, fmt.Errorf("load embedded templates: %w", err)
+		}
+	}
+
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+		reason := "body is not a JSON object"
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			reason += fmt.Sprintf(" (syntax error at byte %d)", se.Offset)
+		}
+		return nil, &ValidationError{Problems: []string{reason}}
+	}
+
+	d := decoder{raw: raw}
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(requestFields, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		d.problemf("unknown field %s", quote(k))
+	}
+
+	r := &Request{}
+	hasToken := d.taskToken(r)
+	d.recipients(r)
+	d.subject(r)
+	d.template(r, hasToken, tmpls)
+	d.data(r)
+	d.actions(r, hasToken)
+	d.expiry(r, hasToken, now, defExpiry)
+	d.redirect(r)
+
+	if len(d.problems) > 0 {
+		return nil, &ValidationError{Problems: d.problems, taskToken: r.TaskToken}
+	}
+	return r, nil
+}
+
+type decoder struct {
+	raw      map[string]json.RawMessage
+	problems []string
+}
+
+func (d *decoder) problemf(format string, args ...any) {
+	d.problems = append(d.problems, fmt.Sprintf(format, args...))
+}
+
+// field decodes key into v if present and not null, and reports whether it
+// was. A value of the wrong JSON type is a problem.
+func (d *decoder) field(key string, v any, want string) bool {
+	b, ok := d.raw[key]
+	if !ok || string(bytes.TrimSpace(b)) == "null" {
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		d.problemf("%s: must be %s", key, want)
+		return false
+	}
+	return true
+}
+
+func (d *decoder) taskToken(r *Request) bool {
+	var tok string
+	if _, ok := d.raw["taskToken"]; !ok {
+		return false
+	}
+	if !d.field("taskToken", &tok, "a string") {
+		if string(bytes.TrimSpace(d.raw["taskToken"])) == "null" {
+			d.problemf("taskToken: must not be null (leave it out for a notification)")
+		}
+		return false
+	}
+	switch {
+	case tok == "":
+		d.problemf("taskToken: must not be empty (leave it out for a notification)")
+		return false
+	case len(tok) > MaxTaskTokenLen:
+		d.problemf("taskToken: longer than %d characters", MaxTaskTokenLen)
+	}
+	r.TaskToken = tok
+	return true
+}
+
+// addresses decodes key as a list of addresses, reporting each bad one, and
+// returns the good ones and how many the list held (-1: absent or not a list).
+func (d *decoder) addresses(key string) ([]mail.Address, int) {
+	var list []string
+	if !d.field(key, &list, "an array of email addresses") {
+		return nil, -1
+	}
+	out := make([]mail.Address, 0, len(list))
+	for i, s := range list {
+		if strings.ContainsAny(s, "\r\n") {
+			d.problemf("%s[%d]: line break in address", key, i)
+			continue
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			d.problemf("%s[%d]: %s is not an email address (%v)", key, i, quote(s), err)
+			continue
+		}
+		out = append(out, *a)
+	}
+	return out, len(list)
+}
+
+func (d *decoder) recipients(r *Request) {
+	var nTo, nCc, nReply int
+	r.To, nTo = d.addresses("to")
+	r.Cc, nCc = d.addresses("cc")
+	r.ReplyTo, nReply = d.addresses("replyTo")
+	// A "to" of the wrong type was reported by field already.
+	if nTo == 0 || (nTo < 0 && !d.present("to")) {
+		d.problemf("to: at least one address is required")
+	}
+	if n := max(nTo, 0) + max(nCc, 0); n > MaxRecipients {
+		d.problemf("to, cc: %d recipients, at most %d", n, MaxRecipients)
+	}
+	seen := map[string]bool{}
+	for _, a := range r.Recipients() {
+		k := strings.ToLower(a.Address)
+		if seen[k] {
+			d.problemf("to, cc: %s appears more than once (each recipient gets one email)", quote(a.Address))
+		}
+		seen[k] = true
+	}
+	if nReply > MaxRecipients {
+		d.problemf("replyTo: %d addresses, at most %d", nReply, MaxRecipients)
+	}
+}
+
+// present reports whether key is in the body with a value other than null.
+func (d *decoder) present(key string) bool {
+	b, ok := d.raw[key]
+	return ok && string(bytes.TrimSpace(b)) != "null"
+}
+
+func (d *decoder) subject(r *Request) {
+	if !d.present("subject") {
+		d.problemf("subject: required")
+		return
+	}
+	if !d.field("subject", &r.Subject, "a string") {
+		return
+	}
+	switch {
+	case strings.TrimSpace(r.Subject) == "":
+		d.problemf("subject: must not be empty")
+	case strings.ContainsAny(r.Subject, "\r\n"):
+		d.problemf("subject: line break in subject")
+	case utf8.RuneCountInString(r.Subject) > MaxSubjectLen:
+		d.problemf("subject: longer than %d characters", MaxSubjectLen)
+	}
+}
+
+func (d *decoder) template(r *Request, hasToken bool, t *Templates) {
+	if d.field("template", &r.Template, "a string") {
+		if !templateNameRE.MatchString(r.Template) {
+			d.problemf("template: %s is not a template name (letters, digits, '-', '_')", quote(r.Template))
+			return
+		}
+		if !t.Has(r.Template) {
+			d.problemf("template: no template named %s (have %s)", quote(r.Template), strings.Join(t.Names(), ", "))
+		}
+		return
+	}
+	if hasToken {
+		r.Template = DefaultApprovalTemplate
+	} else {
+		r.Template = DefaultNotificationTemplate
+	}
+}
+
+func (d *decoder) data(r *Request) {
+	r.Data = map[string]any{}
+	b, ok := d.raw["data"]
+	if !ok || string(bytes.TrimSpace(b)) == "null" {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // show numbers as written, big ones exactly
+	if err := dec.Decode(&r.Data); err != nil {
+		d.problemf("data: must be a JSON object")
+	}
+}
+
+func (d *decoder) actions(r *Request, hasToken bool) {
+	b, ok := d.raw["actions"]
+	if !ok || string(bytes.TrimSpace(b)) == "null" {
+		if hasToken {
+			r.Actions = approval.DefaultActions()
+		}
+		return
+	}
+	if !hasToken {
+		d.problemf("actions: a notification (no taskToken) has no actions")
+		return
+	}
+	var list []json.RawMessage
+	if !d.field("actions", &list, "an array of actions") {
+		return
+	}
+	switch {
+	case len(list) == 0:
+		d.problemf("actions: at least one action is required (leave the field out for approve and reject)")
+	case len(list) > MaxActions:
+		d.problemf("actions: %d actions, at most %d", len(list), MaxActions)
+	}
+	seen := map[string]bool{}
+	for i, b := range list {
+		var a approval.Action
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a); err != nil {
+			d.problemf("actions[%d]: %s", i, strings.TrimPrefix(jsonProblem(err), "json: "))
+			continue
+		}
+		where := fmt.Sprintf("actions[%d]", i)
+		if a.Name != "" {
+			where += " (" + quote(a.Name) + ")"
+		}
+		if !actionNameRE.MatchString(a.Name) {
+			d.problemf("%s: name must be 1 to 32 of a-z, 0-9, '-', '_'", where)
+		} else if seen[a.Name] {
+			d.problemf("%s: name used by another action", where)
+		}
+		seen[a.Name] = true
+		if !a.Type.Valid() {
+			d.problemf("%s: type must be success, failure or heartbeat", where)
+		}
+		if strings.ContainsAny(a.Label, "\r\n") || utf8.RuneCountInString(a.Label) > MaxLabelLen {
+			d.problemf("%s: label must be one line of at most %d characters", where, MaxLabelLen)
+		}
+		if string(bytes.TrimSpace(a.Output)) == "null" {
+			a.Output = nil
+		}
+		switch a.Type {
+		case approval.Success:
+			if a.Error != "" || a.Cause != "" {
+				d.problemf("%s: a success action has no error or cause", where)
+			}
+			a.Output = d.output(where, a.Output)
+		case approval.Heartbeat:
+			if a.Error != "" || a.Cause != "" || a.Output != nil {
+				d.problemf("%s: a heartbeat action has no output, error or cause", where)
+			}
+		case approval.Failure:
+			if a.Output != nil {
+				d.problemf("%s: a failure action has no output (use error and cause)", where)
+			}
+			switch {
+			case a.Error == "":
+				d.problemf("%s: a failure action needs an error name", where)
+			case utf8.RuneCountInString(a.Error) > MaxErrorLen:
+				d.problemf("%s: error longer than %d characters", where, MaxErrorLen)
+			}
+			if utf8.RuneCountInString(a.Cause) > MaxCauseLen {
+				d.problemf("%s: cause longer than %d characters", where, MaxCauseLen)
+			}
+		}
+		r.Actions = append(r.Actions, a)
+	}
+}
+
+// output checks a success action's output and returns it compacted, since
+// it travels inside every link.
+func (d *decoder) output(where string, out json.RawMessage) json.RawMessage {
+	if out == nil {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(out, &obj); err != nil || obj == nil {
+		d.problemf("%s: output must be a JSON object", where)
+		return nil
+	}
+	if _, ok := obj[approval.DecisionKey]; ok {
+		d.problemf("%s: output may not use the key %q (the decision goes there)", where, approval.DecisionKey)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, out); err != nil {
+		d.problemf("%s: output must be a JSON object", where)
+		return nil
+	}
+	if buf.Len() > MaxOutputLen {
+		d.problemf("%s: output longer than %d bytes", where, MaxOutputLen)
+	}
+	return buf.Bytes()
+}
+
+func (d *decoder) expiry(r *Request, hasToken bool, now time.Time, def time.Duration) {
+	var in, at string
+	gotIn := d.field("expiresIn", &in, "a duration string like \"72h\"")
+	gotAt := d.field("expiresAt", &at, "an RFC 3339 time string")
+	limit := now.Add(MaxExpiry)
+	var exp time.Time
+	switch {
+	case gotIn && gotAt:
+		d.problemf("expiresIn, expiresAt: give one, not both")
+		return
+	case gotIn:
+		dur, err := time.ParseDuration(in)
+		if err != nil {
+			d.problemf("expiresIn: %s is not a duration (like \"72h\" or \"30m\")", quote(in))
+			return
+		}
+		if dur > MaxExpiry {
+			d.problemf("expiresIn: %s is more than one year", quote(in))
+			return
+		}
+		exp = now.Add(dur)
+	case gotAt:
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			d.problemf("expiresAt: %s is not an RFC 3339 time", quote(at))
+			return
+		}
+		if t.After(limit) {
+			d.problemf("expiresAt: %s is more than one year away", quote(at))
+			return
+		}
+		exp = t
+	default:
+		if !hasToken {
+			return // a notification has no links to expire
+		}
+		exp = now.Add(def)
+	}
+	// Links carry whole seconds; truncating first keeps "in the future" true
+	// of what the link says.
+	exp = exp.Truncate(time.Second).UTC()
+	if !exp.After(now) {
+		d.problemf("expiry: must be in the future")
+		return
+	}
+	r.ExpiresAt = exp
+}
+
+func (d *decoder) redirect(r *Request) {
+	if !d.field("redirectUrl", &r.RedirectURL, "a string") {
+		return
+	}
+	u, err := url.Parse(r.RedirectURL)
+	switch {
+	case len(r.RedirectURL) > MaxRedirectLen:
+		d.problemf("redirectUrl: longer than %d characters", MaxRedirectLen)
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		d.problemf("redirectUrl: %s is not an absolute http(s) URL", quote(r.RedirectURL))
+	}
+}
+
+// jsonProblem turns a decoding error into words that do not echo the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("%s: must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return "must be a JSON object"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "not valid JSON"
+	}
+	return err.Error()
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return k
+}
+
+// quote quotes a value from the request for a problem message, cut short so
+// that a hostile request cannot make the cause or a log line huge.
+func quote(s string) string {
+	const max = 80
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
