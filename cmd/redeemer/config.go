@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
+	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/redeemer"
+	"github.com/sfn-approvals/sfn-approvals/templates"
+)
+
+// parseConfig reads flags from args and APPROVALS_* variables through
+// lookup. Every error names the variable at fault; none echoes a key.
+func parseConfig(args []string, lookup func(string) (string, bool)) (redeemer.Config, error) {
+	return parseConfigTo(args, lookup, os.Stderr)
+}
+
+func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.Writer) (redeemer.Config, error) {
+	fs := flag.NewFlagSet("redeemer", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	var (
+		cfg          redeemer.Config
+		keys         string
+		templatesDir string
+	)
+	e := envflag.New(fs, lookup)
+	e.String(&cfg.BaseURL, "base-url", "APPROVALS_BASE_URL", "", "public base URL of the redeemer, as links are minted under it", true)
+	e.String(&keys, "signing-keys", "APPROVALS_SIGNING_KEYS", "", "keyring kid1:base64key,kid2:base64key (the first mints, all verify)", true)
+	e.String(&cfg.ListenAddr, "listen-addr", "APPROVALS_LISTEN_ADDR", ":8080", "address for links and /healthz", false)
+	e.String(&cfg.MetricsAddr, "metrics-addr", "APPROVALS_METRICS_ADDR", ":9090", "admin address for /metrics and /healthz", false)
+	e.String(&templatesDir, "templates-dir", "APPROVALS_TEMPLATES_DIR", "", "directory overriding the embedded templates (pages/*.html.tmpl, pages/style.css)", false)
+	e.Check(func() error {
+		if cfg.BaseURL == "" {
+			return nil // reported as required
+		}
+		if err := redeemer.ValidateBaseURL(cfg.BaseURL); err != nil {
+			return fmt.Errorf("APPROVALS_BASE_URL: %w", err)
+		}
+		return nil
+	})
+	e.Check(func() error {
+		if keys == "" {
+			return nil
+		}
+		kr, err := link.ParseKeyring(keys)
+		if err != nil {
+			// link.ParseKeyring names keys by position and id, never by value.
+			return fmt.Errorf("APPROVALS_SIGNING_KEYS: %w", err)
+		}
+		cfg.Keyring = kr
+		return nil
+	})
+	e.Check(func() error {
+		fsys, err := templates.FS(templatesDir)
+		if err != nil {
+			return fmt.Errorf("APPROVALS_TEMPLATES_DIR: %w", err)
+		}
+		if err := redeemer.CheckTemplates(fsys); err != nil {
+			return fmt.Errorf("APPROVALS_TEMPLATES_DIR: %w", err)
+		}
+		cfg.Templates = fsys
+		return nil
+	})
+	if err := e.Parse(args); err != nil {
+		return redeemer.Config{}, err
+	}
+	return cfg, nil
+}

@@ -1,0 +1,113 @@
+package redeemer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/templates"
+)
+
+// Config is everything the redeemer needs. cmd/redeemer fills it from flags
+// and environment variables; tests build it directly.
+type Config struct {
+	// BaseURL is the public URL links are minted under
+	// (APPROVALS_BASE_URL). Its path, if any, prefixes every route, so the
+	// service can sit behind a load balancer rule such as /approvals/*.
+	BaseURL string
+	// Keyring opens links (APPROVALS_SIGNING_KEYS).
+	Keyring *link.Keyring
+	// ListenAddr serves links and /healthz (APPROVALS_LISTEN_ADDR).
+	ListenAddr string
+	// MetricsAddr serves /metrics and /healthz (APPROVALS_METRICS_ADDR).
+	MetricsAddr string
+	// Templates holds pages/*.html.tmpl and pages/style.css; nil means the
+	// embedded ones (APPROVALS_TEMPLATES_DIR overlays them).
+	Templates fs.FS
+
+	// Retry bounds the Step Functions retries of one POST; zero means
+	// awsx.DefaultRetryPolicy (about 20 s in all).
+	Retry awsx.RetryPolicy
+	// AttemptTimeout bounds one Step Functions call, so a connection that
+	// hangs costs one attempt rather than the whole budget. Zero means 5 s.
+	AttemptTimeout time.Duration
+	// ShutdownTimeout is how long Run waits for in-flight requests after its
+	// context ends. Zero means 25 s: longer than the retry budget, shorter
+	// than ECS's default 30 s stop timeout.
+	ShutdownTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger is used by Run; nil means JSON on stderr.
+	Logger *slog.Logger
+}
+
+// Limits of what an approver can send.
+const (
+	// MaxCommentRunes is the longest comment accepted, in characters.
+	MaxCommentRunes = 1000
+	// maxBody bounds a request body: a form with a maximal comment of
+	// four-byte characters, percent-encoded, is about 12 KiB.
+	maxBody = 16 << 10
+)
+
+func (c *Config) withDefaults() {
+	if c.Retry == (awsx.RetryPolicy{}) {
+		c.Retry = awsx.DefaultRetryPolicy
+	}
+	if c.Retry.MaxElapsed <= 0 {
+		// The budget also bounds the detached context of a POST, so it
+		// must be finite.
+		c.Retry.MaxElapsed = awsx.DefaultRetryPolicy.MaxElapsed
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 5 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 25 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Templates == nil {
+		c.Templates = templates.Embedded()
+	}
+}
+
+// basePath checks BaseURL and returns its path without a trailing slash
+// ("" for a URL at the root).
+func basePath(baseURL string) (string, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "", errors.New("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return "", errors.New("want an absolute http or https URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("must not have user info, a query or a fragment")
+	}
+	return strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// ValidateBaseURL reports whether s can be the redeemer's public base URL.
+func ValidateBaseURL(s string) error {
+	_, err := basePath(s)
+	return err
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, err := basePath(c.BaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("base URL %q: %w", c.BaseURL, err))
+	}
+	if c.Keyring == nil {
+		errs = append(errs, errors.New("no keyring"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,42 @@
+package redeemer
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/metrics"
+)
+
+// open verifies the link in r's path. When it cannot be used, the returned
+// view is the answer to give.
+func (s *Server) open(r *http.Request) (link.Claims, view, bool) {
+	c, err := s.cfg.Keyring.Open(r.PathValue("token"), s.cfg.Now())
+	switch {
+	case err == nil:
+		s.m.LinkChecks.WithLabelValues(metrics.LinkOK).Inc()
+		return c, view{}, true
+	case errors.Is(err, link.ErrExpired):
+		s.m.LinkChecks.WithLabelValues(metrics.LinkExpired).Inc()
+		s.log.Info("link expired", "method", r.Method, "action", c.Action.Name, "approver", c.Recipient,
+			"expires_at", c.ExpiresAt, "key_id", c.KeyID)
+		return c, view{outcome: outExpired, claims: &c}, false
+	default:
+		// Nothing in an invalid link can be trusted, so nothing of it is
+		// logged: not even its length is worth an attacker's feedback.
+		s.m.LinkChecks.WithLabelValues(metrics.LinkInvalid).Inc()
+		s.log.Info("link invalid", "method", r.Method)
+		return link.Claims{}, view{outcome: outInvalid}, false
+	}
+}
+
+// confirm answers GET and HEAD: verify the link and show the form. It never
+// calls Step Functions, whoever fetches the link.
+func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
+	c, v, ok := s.open(r)
+	if !ok {
+		s.respond(w, r, v)
+		return
+	}
+	s.respond(w, r, view{outcome: outConfirm, claims: &c, formAction: r.URL.EscapedPath()})
+}

@@ -1,0 +1,241 @@
+package redeemer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/sfn-approvals/sfn-approvals/approval"
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/metrics"
+)
+
+// goneCodes are Step Functions' answers for a task that can no longer be
+// completed: answered already, timed out, or its execution ended.
+var goneCodes = map[string]bool{
+	"TaskTimedOut":     true,
+	"TaskDoesNotExist": true,
+	"InvalidToken":     true,
+}
+
+// decide answers POST: verify the link again (the form is not trusted to be
+// ours), check the comment, and complete the task.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
+	c, v, ok := s.open(r)
+	if !ok {
+		s.respond(w, r, v)
+		return
+	}
+	comment, problem := readComment(r)
+	if problem != "" {
+		s.respond(w, r, view{outcome: outCommentInvalid, claims: &c, formAction: r.URL.EscapedPath(),
+			comment: comment, commentErr: problem})
+		return
+	}
+	d := approval.Decision{
+		Action:    c.Action.Name,
+		Approver:  c.Recipient,
+		DecidedAt: s.cfg.Now().UTC().Truncate(time.Second),
+		Comment:   comment,
+	}
+	out := s.complete(r.Context(), c, d)
+	v = view{outcome: out, claims: &c, decidedAt: d.DecidedAt}
+	if out.Name == outRecorded.Name {
+		target, _ := redirectTarget(c.RedirectURL)
+		if target != "" && !wantsJSON(r) {
+			w.Header().Set("Location", target)
+			w.WriteHeader(http.StatusSeeOther)
+			return
+		}
+		v.redirect = target
+	}
+	s.respond(w, r, v)
+}
+
+// readComment returns the approver's comment, with line breaks as browsers
+// count them for maxlength (LF, where the form sends CRLF), and a message
+// for the approver when it cannot be accepted.
+func readComment(r *http.Request) (comment, problem string) {
+	tooLong := fmt.Sprintf("The comment is too long: at most %d characters, please shorten it.", MaxCommentRunes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", tooLong
+		}
+		return "", "The form could not be read; please try again."
+	}
+	comment = r.PostForm.Get("comment")
+	if !utf8.ValidString(comment) {
+		return strings.ToValidUTF8(comment, "\uFFFD"), "The comment contains characters that are not valid text (not UTF-8); please retype it."
+	}
+	comment = strings.TrimSpace(strings.ReplaceAll(comment, "\r\n", "\n"))
+	if utf8.RuneCountInString(comment) > MaxCommentRunes {
+		return comment, tooLong
+	}
+	return comment, ""
+}
+
+// complete sends the decision to Step Functions with retries and says how it
+// went. The call runs under a context detached from the request, bounded by
+// the retry budget: an approver closing the tab must not cut a decision off
+// halfway, and SIGTERM waits for it (see Run).
+func (s *Server) complete(reqCtx context.Context, c link.Claims, d approval.Decision) outcome {
+	op, call, err := s.prepare(c, d)
+	typ := string(c.Action.Type)
+	attrs := []any{"action", c.Action.Name, "type", typ, "approver", c.Recipient, "key_id", c.KeyID}
+	if err != nil {
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeError).Inc()
+		s.log.Error("decision not sent", append(attrs, "error", err)...)
+		return outError
+	}
+
+	s.m.InFlightPosts.Inc()
+	defer s.m.InFlightPosts.Dec()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), s.cfg.Retry.MaxElapsed)
+	defer cancel()
+	attempts := 0
+	err = awsx.Retry(ctx, s.cfg.Retry, func(ctx context.Context) error {
+		attempts++
+		actx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+		defer cancel()
+		start := time.Now()
+		err := call(actx)
+		s.m.SFNDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			// This attempt's own deadline, not the budget's: worth another.
+			return errAttemptTimeout
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		s.m.SFNRetries.WithLabelValues(op).Inc()
+		s.log.Warn("step functions call retried", append(attrs, "operation", op, "attempt", attempts,
+			"wait", wait, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+	})
+	attrs = append(attrs, "operation", op, "attempts", attempts)
+
+	switch {
+	case err == nil:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeRecorded).Inc()
+		s.log.Info("decision recorded", attrs...)
+		if c.Action.Type == approval.Heartbeat {
+			return outExtended
+		}
+		return outRecorded
+	case goneCodes[awsx.ErrorCode(err)]:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeGone).Inc()
+		s.log.Info("task already answered or timed out", append(attrs, "error_code", awsx.ErrorCode(err))...)
+		return outGone
+	case awsx.Retryable(err) || errors.Is(err, errAttemptTimeout) || ctx.Err() != nil:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeUnavailable).Inc()
+		s.log.Warn("step functions unavailable", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+		return outUnavailable
+	default:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeError).Inc()
+		s.log.Error("step functions refused the decision", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+		return outError
+	}
+}
+
+// prepare builds the Step Functions call for the link's action.
+func (s *Server) prepare(c link.Claims, d approval.Decision) (op string, call func(context.Context) error, err error) {
+	token := aws.String(c.TaskToken)
+	switch c.Action.Type {
+	case approval.Success:
+		out, err := SuccessOutput(c.Action, d)
+		if err != nil {
+			return "", nil, err
+		}
+		in := &sfn.SendTaskSuccessInput{TaskToken: token, Output: aws.String(out)}
+		return "SendTaskSuccess", func(ctx context.Context) error {
+			_, err := s.sfn.SendTaskSuccess(ctx, in)
+			return err
+		}, nil
+	case approval.Failure:
+		cause, err := FailureCause(c.Action, d)
+		if err != nil {
+			return "", nil, err
+		}
+		in := &sfn.SendTaskFailureInput{TaskToken: token, Error: aws.String(c.Action.Error), Cause: aws.String(cause)}
+		return "SendTaskFailure", func(ctx context.Context) error {
+			_, err := s.sfn.SendTaskFailure(ctx, in)
+			return err
+		}, nil
+	case approval.Heartbeat:
+		in := &sfn.SendTaskHeartbeatInput{TaskToken: token}
+		return "SendTaskHeartbeat", func(ctx context.Context) error {
+			_, err := s.sfn.SendTaskHeartbeat(ctx, in)
+			return err
+		}, nil
+	}
+	return "", nil, fmt.Errorf("unknown action type %q", c.Action.Type)
+}
+
+// SuccessOutput is the SendTaskSuccess output for a success action: the
+// action's output object's keys at top level, plus the decision under
+// approval.DecisionKey (which replaces any key of that name).
+func SuccessOutput(a approval.Action, d approval.Decision) (string, error) {
+	fields := map[string]json.RawMessage{}
+	if raw := bytes.TrimSpace(a.Output); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if raw[0] != '{' {
+			return "", errors.New("action output is not a JSON object")
+		}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return "", fmt.Errorf("action output: %w", err)
+		}
+	}
+	db, err := json.Marshal(d)
+	if err != nil {
+		return "", fmt.Errorf("encode decision: %w", err)
+	}
+	fields[approval.DecisionKey] = db
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return "", fmt.Errorf("encode output: %w", err)
+	}
+	return string(b), nil
+}
+
+// FailureCause is the SendTaskFailure cause for a failure action: JSON of
+// approval.FailureCause, the action's cause as "message" beside the decision.
+func FailureCause(a approval.Action, d approval.Decision) (string, error) {
+	b, err := json.Marshal(approval.FailureCause{Message: a.Cause, Decision: d})
+	if err != nil {
+		return "", fmt.Errorf("encode cause: %w", err)
+	}
+	return string(b), nil
+}
+
+// errAttemptTimeout stands for one attempt that ran out of time. It is a
+// timeout net.Error, so awsx.Retryable retries it; it deliberately does not
+// wrap context.DeadlineExceeded, which Retryable treats as final.
+var errAttemptTimeout error = attemptTimeout{}
+
+type attemptTimeout struct{}
+
+func (attemptTimeout) Error() string   { return "step functions call timed out" }
+func (attemptTimeout) Timeout() bool   { return true }
+func (attemptTimeout) Temporary() bool { return true }
+
+// redact removes the task token from an error's text before it is logged;
+// the SDK's errors should not carry it, but a log is the wrong place to find
+// out they do.
+func redact(err error, token string) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "[task token]")
+	}
+	return msg
+}

@@ -1,0 +1,170 @@
+package redeemer
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/link"
+)
+
+// outcome is one kind of answer: its name (in JSON, CSS and logs), status
+// code and words.
+type outcome struct {
+	Name    string
+	Status  int
+	Title   string
+	Message string
+	Hint    string
+}
+
+var (
+	outConfirm = outcome{Name: "confirm", Status: http.StatusOK, Title: "Confirm your decision",
+		Message: "Press the button to record this decision."}
+	outRecorded = outcome{Name: "recorded", Status: http.StatusOK, Title: "Decision recorded",
+		Message: "Your decision has been recorded. You can close this page."}
+	outExtended = outcome{Name: "extended", Status: http.StatusOK, Title: "Request extended",
+		Message: "The request has been extended and stays open for a decision. You can close this page."}
+	outCommentInvalid = outcome{Name: "comment_invalid", Status: http.StatusBadRequest, Title: "Check your comment",
+		Message: "Nothing was recorded: the comment needs a change."}
+	outGone = outcome{Name: "gone", Status: http.StatusGone, Title: "Already answered",
+		Message: "This request has already been answered, or it timed out. Nothing was changed."}
+	outExpired = outcome{Name: "expired", Status: http.StatusGone, Title: "Link expired",
+		Message: "This link has expired. Nothing was changed.",
+		Hint:    "If a decision is still needed, ask the requester for a new link."}
+	outInvalid = outcome{Name: "invalid", Status: http.StatusBadRequest, Title: "Link not valid",
+		Message: "This link could not be verified. Nothing was changed.",
+		Hint:    "Some mail programs break long links: open it from the email again, or copy the whole link into the address bar."}
+	outUnavailable = outcome{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Try again shortly",
+		Message: "Step Functions could not be reached, so nothing was recorded yet.",
+		Hint:    "This link still works: try again in a minute."}
+	outError = outcome{Name: "error", Status: http.StatusInternalServerError, Title: "Not recorded",
+		Message: "The decision could not be recorded.",
+		Hint:    "If this keeps happening, tell the requester."}
+	outNotFound = outcome{Name: "not_found", Status: http.StatusNotFound, Title: "Page not found",
+		Message: "There is nothing here."}
+	outMethodNotAllowed = outcome{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed",
+		Message: "Open the link in a browser and use the button on the page."}
+)
+
+// view is what one response shows.
+type view struct {
+	outcome
+	claims     *link.Claims // nil when the link could not be trusted
+	decidedAt  time.Time
+	comment    string
+	commentErr string
+	formAction string
+	redirect   string // where a recorded decision sends the approver
+}
+
+// pageData is what the HTML templates see.
+type pageData struct {
+	Title, Message, Hint, Outcome, StyleURL string
+	Action, Label, Type, Approver           string
+	ExpiresAt, ExpiresAtISO                 string
+	FormAction, Comment, CommentError       string
+	MaxComment                              int
+}
+
+// jsonBody is the answer to a client that sends Accept: application/json.
+type jsonBody struct {
+	Outcome     string     `json:"outcome"`
+	Status      int        `json:"status"`
+	Message     string     `json:"message"`
+	Action      string     `json:"action,omitempty"`
+	Label       string     `json:"label,omitempty"`
+	Type        string     `json:"type,omitempty"`
+	Approver    string     `json:"approver,omitempty"`
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+	DecidedAt   *time.Time `json:"decidedAt,omitempty"`
+	Comment     string     `json:"comment,omitempty"`
+	RedirectURL string     `json:"redirectUrl,omitempty"`
+}
+
+// wantsJSON reports whether the client asked for JSON by name. Browsers send
+// text/html and */*, so they get pages.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+const humanTime = "Mon 2 Jan 2006, 15:04 MST"
+
+// respond writes v as JSON or HTML, with its status code.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
+	if wantsJSON(r) {
+		s.respondJSON(w, v)
+		return
+	}
+	d := pageData{
+		Title: v.Title, Message: v.Message, Hint: v.Hint, Outcome: v.Name,
+		StyleURL:   s.base + StylePath,
+		FormAction: v.formAction, Comment: v.comment, CommentError: v.commentErr,
+		MaxComment: MaxCommentRunes,
+	}
+	if c := v.claims; c != nil {
+		d.Action, d.Label, d.Type = c.Action.Name, c.Action.DisplayLabel(), string(c.Action.Type)
+		d.Approver = c.Recipient
+		d.ExpiresAt = c.ExpiresAt.UTC().Format(humanTime)
+		d.ExpiresAtISO = c.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	name := "outcome.html.tmpl"
+	if v.formAction != "" {
+		name = "confirm.html.tmpl"
+		if c := v.claims; c != nil {
+			if _, origin := redirectTarget(c.RedirectURL); origin != "" {
+				w.Header().Set("Content-Security-Policy", csp(origin))
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, name, d); err != nil {
+		// Templates are checked at start-up, so this is an override that
+		// fails on some data; the status code still tells the truth.
+		s.log.Error("render page", "template", name, "outcome", v.Name, "error", err)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(v.Status)
+		_, _ = w.Write([]byte(v.Title + "\n" + v.Message + "\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(v.Status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) respondJSON(w http.ResponseWriter, v view) {
+	msg := v.Message
+	if v.commentErr != "" {
+		msg = v.commentErr
+	}
+	if v.Hint != "" {
+		msg += " " + v.Hint
+	}
+	b := jsonBody{Outcome: v.Name, Status: v.Status, Message: msg, Comment: v.comment}
+	if c := v.claims; c != nil {
+		b.Action, b.Label, b.Type = c.Action.Name, c.Action.DisplayLabel(), string(c.Action.Type)
+		b.Approver = c.Recipient
+		exp := c.ExpiresAt.UTC()
+		b.ExpiresAt = &exp
+	}
+	if !v.decidedAt.IsZero() {
+		b.DecidedAt = &v.decidedAt
+	}
+	b.RedirectURL = v.redirect
+	out, _ := json.Marshal(b)
+	out = append(out, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(v.Status)
+	_, _ = w.Write(out)
+}

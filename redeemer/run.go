@@ -1,0 +1,105 @@
+package redeemer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/metrics"
+)
+
+// Server timeouts. WriteTimeout must outlast the retry budget of a POST
+// (about 20 s), or a slow decision would be cut off before its page.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 40 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 32 << 10 // a link is under 2,300 characters
+)
+
+// Run serves the redeemer until ctx ends, then drains: /healthz turns 503,
+// the listener closes, and requests in flight (a POST may be retrying Step
+// Functions) get up to cfg.ShutdownTimeout to finish. It returns nil after a
+// clean drain.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	awsCfg, err := awsx.LoadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	// Retries are ours (awsx.Retry, bounded by the POST's budget); the SDK's
+	// own, stacked underneath, would multiply attempts and blow the budget.
+	client := sfn.NewFromConfig(awsCfg, func(o *sfn.Options) { o.Retryer = aws.NopRetryer{} })
+
+	reg := metrics.NewRegistry()
+	s, err := New(cfg, client, reg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	waitAdmin, err := metrics.ServeAdmin(adminCtx, s.cfg.MetricsAddr, metrics.AdminHandler(reg, s.Healthy), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	err = s.Serve(ctx, ln)
+	// The admin listener outlives the drain, so /metrics shows it.
+	stopAdmin()
+	if aerr := waitAdmin(); aerr != nil && err == nil {
+		err = fmt.Errorf("admin listener: %w", aerr)
+	}
+	return err
+}
+
+// Serve serves s on ln until ctx ends, then drains as Run describes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	s.log.Info("redeemer listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.Drain()
+	s.log.Info("draining", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	s.log.Info("drained")
+	return nil
+}

@@ -1,0 +1,199 @@
+package redeemer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sfn-approvals/sfn-approvals/metrics"
+)
+
+// taskCompleter is the part of the Step Functions client the redeemer uses;
+// *sfn.Client satisfies it.
+type taskCompleter interface {
+	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, opts ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
+	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, opts ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+	SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, opts ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error)
+}
+
+var _ taskCompleter = (*sfn.Client)(nil)
+
+// Server is the redeemer's HTTP handler: links, the stylesheet and /healthz.
+type Server struct {
+	cfg      Config
+	sfn      taskCompleter
+	m        *metrics.Redeemer
+	log      *slog.Logger
+	pages    *template.Template
+	css      []byte
+	base     string // path prefix of every route except /healthz, no trailing slash
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// StylePath is where the stylesheet is served, under the base URL's path.
+const StylePath = "/assets/style.css"
+
+// New builds a Server. It parses the page templates once, so a broken
+// override fails here, at start-up, not on an approver's click.
+func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Logger) (*Server, error) {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("redeemer config: %w", err)
+	}
+	if sfnc == nil {
+		return nil, errors.New("redeemer: no Step Functions client")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pages, css, err := parsePages(cfg.Templates)
+	if err != nil {
+		return nil, err
+	}
+	base, _ := basePath(cfg.BaseURL)
+	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base}
+
+	s.mux = http.NewServeMux()
+	// {token...} also matches an empty or slash-broken remainder, so a link
+	// a mail program cut short gets "link not valid" (400), not 404.
+	s.mux.HandleFunc(base+"/a/{token...}", s.handleLink)
+	s.mux.HandleFunc("GET "+base+StylePath, s.handleStyle)
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.respond(w, r, view{outcome: outNotFound})
+	})
+	return s, nil
+}
+
+// CheckTemplates parses the page templates in fsys the way New does, so
+// configuration errors can name the variable that pointed at them.
+func CheckTemplates(fsys fs.FS) error {
+	_, _, err := parsePages(fsys)
+	return err
+}
+
+func parsePages(fsys fs.FS) (*template.Template, []byte, error) {
+	t, err := template.New("pages").Option("missingkey=error").ParseFS(fsys, "pages/*.html.tmpl")
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse page templates: %w", err)
+	}
+	for _, name := range []string{"confirm.html.tmpl", "outcome.html.tmpl", "top", "bottom"} {
+		if t.Lookup(name) == nil {
+			return nil, nil, fmt.Errorf("parse page templates: %s is missing", name)
+		}
+	}
+	css, err := fs.ReadFile(fsys, "pages/style.css")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read stylesheet: %w", err)
+	}
+	return t, css, nil
+}
+
+// Drain makes /healthz answer 503, so a load balancer still probing this
+// task stops sending it new requests while in-flight ones finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Healthy is nil until Drain is called.
+func (s *Server) Healthy() error {
+	if s.draining.Load() {
+		return errors.New("draining")
+	}
+	return nil
+}
+
+// ServeHTTP applies what every response gets (security headers, the body
+// limit, request metrics) and routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	setSecurityHeaders(w.Header())
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	route := s.route(r)
+	s.m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
+	s.m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) route(r *http.Request) string {
+	_, pattern := s.mux.Handler(r)
+	if pattern != s.base+"/a/{token...}" {
+		return "other"
+	}
+	if r.Method == http.MethodPost {
+		return "link_post"
+	}
+	return "link_get"
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.Healthy(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, err)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) handleStyle(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(s.css)))
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(s.css)
+	}
+}
+
+// handleLink routes by method: GET and HEAD only look, POST decides.
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.confirm(w, r)
+	case http.MethodPost:
+		s.decide(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		s.respond(w, r, view{outcome: outMethodNotAllowed})
+	}
+}
+
+// statusWriter remembers the status code for the request metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
