@@ -1,0 +1,84 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := parseConfigTo(nil, env(map[string]string{
+		"APPROVALS_BASE_URL":     "https://approvals.example.com",
+		"APPROVALS_SIGNING_KEYS": goodKeys,
+		"APPROVALS_LISTEN_ADDR":  ":8181",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BaseURL != "https://approvals.example.com" || cfg.ListenAddr != ":8181" || cfg.MetricsAddr != ":9090" ||
+		cfg.Keyring == nil || cfg.Templates == nil {
+		t.Errorf("config = %+v", cfg)
+	}
+
+	// A flag wins over its variable.
+	cfg, err = parseConfigTo([]string{"-metrics-addr", "127.0.0.1:9999"}, env(map[string]string{
+		"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys, "APPROVALS_METRICS_ADDR": ":1"}), io.Discard)
+	if err != nil || cfg.MetricsAddr != "127.0.0.1:9999" {
+		t.Errorf("flag did not win: %q %v", cfg.MetricsAddr, err)
+	}
+}
+
+// Every start-up error names the variable to fix, and none shows a key.
+func TestParseConfigErrorsNameTheVariable(t *testing.T) {
+	secret := "c2VjcmV0LWtleS1tYXRlcmlhbC10aGF0LWlzLXNob3J0"
+	brokenDir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(brokenDir, "pages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(brokenDir, "pages", "confirm.html.tmpl"), []byte("{{.Broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"nothing set", map[string]string{}, []string{"APPROVALS_BASE_URL", "APPROVALS_SIGNING_KEYS"}},
+		{"base URL not absolute", map[string]string{"APPROVALS_BASE_URL": "approvals.example.com", "APPROVALS_SIGNING_KEYS": goodKeys},
+			[]string{"APPROVALS_BASE_URL"}},
+		{"base URL with query", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com/?x=1", "APPROVALS_SIGNING_KEYS": goodKeys},
+			[]string{"APPROVALS_BASE_URL"}},
+		{"short key", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": "k1:" + secret},
+			[]string{"APPROVALS_SIGNING_KEYS", "32 bytes"}},
+		{"key without id", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": secret},
+			[]string{"APPROVALS_SIGNING_KEYS"}},
+		{"templates dir missing", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys,
+			"APPROVALS_TEMPLATES_DIR": filepath.Join(brokenDir, "nope")}, []string{"APPROVALS_TEMPLATES_DIR"}},
+		{"templates broken", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys,
+			"APPROVALS_TEMPLATES_DIR": brokenDir}, []string{"APPROVALS_TEMPLATES_DIR", "confirm.html.tmpl"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfigTo(nil, env(tt.env), io.Discard)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error echoes key material: %q", err)
+			}
+		})
+	}
+}
