@@ -303,4 +303,3 @@ func waitOK(t *testing.T, u string, done <-chan error) {
 	}
 	t.Fatalf("%s did not answer 200", u)
 }
-
