@@ -1,0 +1,103 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/metrics"
+)
+
+// Handler turns one message body into emails, or into a fail-fast verdict.
+// It never touches the queue: it returns a result that the pool carries
+// out, so that deleting and retrying live in one place.
+type Handler struct {
+	Keyring          *link.Keyring
+	BaseURL          string // the redeemer's public base URL
+	Sender           string // From address
+	ConfigurationSet string // optional SES configuration set
+	Templates        *Templates
+	DefaultExpiry    time.Duration
+	Email            emailSender
+	Tasks            taskFailer
+	Metrics          *metrics.Worker
+	Log              *slog.Logger
+	Now              func() time.Time // nil: time.Now
+}
+
+// result is what handling decided for a message.
+type result struct {
+	outcome string // a metrics.Handled* label
+	delete  bool   // done: delete the message
+	// release makes the message visible again at once: the work was cut
+	// short by shutdown, not by anything wrong with the message.
+	release bool
+	// reason explains a non-success outcome for the log; it never holds a
+	// task token, a link or the body.
+	reason error
+	// emails counts the emails SES accepted.
+	emails int
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// Handle decodes body, sends one email per recipient and says what to do
+// with the message.
+func (h *Handler) Handle(ctx context.Context, body []byte) result {
+	req, err := DecodeRequest(body, DecodeOptions{Now: h.now(), DefaultExpiry: h.DefaultExpiry, Templates: h.Templates})
+	if err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Malformed() {
+			return result{outcome: metrics.HandledMalformed, reason: err}
+		}
+		return h.failFast(ctx, ve.taskToken, ErrInvalidRequest, ve.Problems, metrics.HandledInvalid)
+	}
+
+	emails, err := h.compose(req)
+	if err != nil {
+		if req.Notification() {
+			return result{outcome: metrics.HandledMalformed, reason: err}
+		}
+		return h.failFast(ctx, req.TaskToken, ErrInvalidRequest, []string{err.Error()}, metrics.HandledInvalid)
+	}
+
+	for i, e := range emails {
+		err := h.send(ctx, e)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return result{outcome: metrics.HandledRetried, release: true, reason: err, emails: i}
+		}
+		if classifySend(err) == sendRetry {
+			return result{outcome: metrics.HandledRetried, reason: err, emails: i}
+		}
+		if req.Notification() {
+			// Nothing waits on a notification, and sending it again would
+			// only repeat the emails that did go out before this one.
+			return result{outcome: metrics.HandledRejected, delete: true, reason: err, emails: i}
+		}
+		r := h.failFast(ctx, req.TaskToken, ErrEmailRejected, []string{sesProblem(e.to, err)}, metrics.HandledRejected)
+		r.emails = i
+		return r
+	}
+	if req.Notification() {
+		return result{outcome: metrics.HandledNotified, delete: true, emails: len(emails)}
+	}
+	return result{outcome: metrics.HandledSent, delete: true, emails: len(emails)}
+}
+
+// panicResult is the result for a message whose handling panicked: it is
+// retried like a transient error, and reaches the dead-letter queue if the
+// panic repeats.
+func panicResult(v any) result {
+	return result{outcome: metrics.HandledRetried, reason: fmt.Errorf("panic: %v", v)}
+}

@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/link"
+)
+
+// emailSender is the part of the SES v2 client the worker uses.
+type emailSender interface {
+	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, optFns ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+}
+
+var _ emailSender = (*sesv2.Client)(nil)
+
+// sesRejections are the SES error codes that are a verdict on the email
+// itself or on the account's right to send it: asking again will not change
+// the answer, so the execution is failed with Approvals.EmailRejected rather
+// than left waiting. Throttling, the sending quota (LimitExceededException)
+// and SES's own faults are transient (awsx.Retryable) and retried.
+var sesRejections = map[string]bool{
+	"MessageRejected":                    true, // content or recipient refused
+	"MailFromDomainNotVerifiedException": true, // sender identity not verified
+	"BadRequestException":                true, // a malformed address, an invalid parameter
+	"NotFoundException":                  true, // the configuration set does not exist
+	"AccountSuspendedException":          true, // the account may not send at all
+	"SendingPausedException":             true, // sending paused for the account or configuration set
+}
+
+// sendVerdict says what a SendEmail error means for the message.
+type sendVerdict int
+
+const (
+	sendRetry    sendVerdict = iota // transient: try the whole message again later
+	sendRejected                    // permanent: fail the execution
+)
+
+// classifySend sorts a SendEmail error. Anything neither a known rejection
+// nor retryable by awsx.Retryable (access denied, missing credentials) is a
+// fault of the worker's own setup: it is retried too, so the message waits,
+// and ends in the dead-letter queue if the fault outlasts its receives,
+// instead of failing executions for something the operator can fix.
+func classifySend(err error) sendVerdict {
+	if sesRejections[awsx.ErrorCode(err)] {
+		return sendRejected
+	}
+	return sendRetry
+}
+
+// email is one SendEmail call: one recipient and their own links.
+type email struct {
+	to    mail.Address
+	input *sesv2.SendEmailInput
+}
+
+// emailInput builds the SendEmail call: Simple content with both parts,
+// addressed to one recipient.
+func (h *Handler) emailInput(req *Request, to mail.Address, r Rendered) *sesv2.SendEmailInput {
+	const utf8 = "UTF-8"
+	in := &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String(h.Sender),
+		Destination:      &sestypes.Destination{ToAddresses: []string{to.String()}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String(req.Subject), Charset: aws.String(utf8)},
+			Body: &sestypes.Body{
+				Html: &sestypes.Content{Data: aws.String(r.HTML), Charset: aws.String(utf8)},
+				Text: &sestypes.Content{Data: aws.String(r.Text), Charset: aws.String(utf8)},
+			},
+		}},
+	}
+	for _, a := range req.ReplyTo {
+		in.ReplyToAddresses = append(in.ReplyToAddresses, a.String())
+	}
+	if h.ConfigurationSet != "" {
+		in.ConfigurationSetName = aws.String(h.ConfigurationSet)
+	}
+	return in
+}
+
+// compose mints every recipient's links and renders every email before any
+// is sent, so a template that fails for one recipient sends nothing.
+func (h *Handler) compose(req *Request) ([]email, error) {
+	out := make([]email, 0, len(req.To)+len(req.Cc))
+	for _, to := range req.Recipients() {
+		d := EmailData{
+			Subject:       req.Subject,
+			Data:          req.Data,
+			ExpiresAt:     req.ExpiresAt,
+			Recipient:     to.Address,
+			RecipientName: to.Name,
+			Notification:  req.Notification(),
+		}
+		for _, a := range req.Actions {
+			u, err := h.Keyring.URL(h.BaseURL, link.Claims{
+				TaskToken:   req.TaskToken,
+				Action:      a,
+				Recipient:   to.Address,
+				ExpiresAt:   req.ExpiresAt,
+				RedirectURL: req.RedirectURL,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("mint link for action %q: %w", a.Name, err)
+			}
+			d.Actions = append(d.Actions, ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
+		}
+		r, err := h.Templates.Render(req.Template, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, email{to: to, input: h.emailInput(req, to, r)})
+	}
+	return out, nil
+}
+
+// send makes one SendEmail call. The SES client keeps the SDK's default
+// retries (a few quick attempts with jitter): they absorb a blip, while the
+// slow path for longer trouble is the message's own retry through its
+// visibility timeout, so no retry loop of ours is stacked on top.
+func (h *Handler) send(ctx context.Context, e email) error {
+	start := time.Now()
+	_, err := h.Email.SendEmail(ctx, e.input)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	h.Metrics.SESDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return fmt.Errorf("send email: %w", err)
+	}
+	h.Metrics.EmailsSent.Inc()
+	return nil
+}
+
+// sesProblem describes a rejection for the failure cause: the recipient and
+// SES's code and message, without the SDK's request details.
+func sesProblem(to mail.Address, err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("email to %s rejected by SES: %s: %s", to.Address, ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return fmt.Sprintf("email to %s rejected by SES: %v", to.Address, err)
+}
