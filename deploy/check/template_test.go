@@ -1,0 +1,586 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/awslabs/goformation/v7/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/ecs"
+	"github.com/google/go-cmp/cmp"
+)
+
+// Parameter values for the checks; every parameter without a default
+// needs one.
+var testParams = map[string]any{
+	"ImageUri":             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfn-approvals:v1.0.0",
+	"VpcId":                "vpc-0123456789abcdef0",
+	"VpcCidr":              "10.0.0.0/16",
+	"PublicSubnetIds":      []any{"subnet-a", "subnet-b"},
+	"PrivateSubnetIds":     []any{"subnet-c", "subnet-d"},
+	"DomainName":           "approvals.example.com",
+	"CertificateArn":       "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+	"SenderAddress":        "approvals@example.com",
+	"SenderIdentity":       "example.com",
+	"ConfigurationSetName": "approvals",
+	"SigningKeys":          "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	// Ref to a Number parameter is a string in CloudFormation; here it
+	// lands in a string property (an environment value).
+	"WorkerConcurrency": "16",
+}
+
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mainTemplate(t *testing.T) *cloudformation.Template {
+	t.Helper()
+	tpl, err := OpenTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"), testParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// Binaries are built once per test run, into a directory that outlives
+// the first test that asks for them.
+var (
+	binsOnce sync.Once
+	bins     map[string]string
+	binsErr  error
+	binsDir  string
+)
+
+func binaries(t *testing.T) map[string]string {
+	t.Helper()
+	binsOnce.Do(func() {
+		binsDir, binsErr = mkdirTemp()
+		if binsErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		bins, binsErr = Build(ctx, root(t), binsDir, "worker", "redeemer")
+	})
+	if binsErr != nil {
+		t.Fatal(binsErr)
+	}
+	return bins
+}
+
+// policyActions lists the actions each Allow statement of a role grants, by
+// resource, and fails on any Deny-less wildcard action.
+func roleActions(t *testing.T, tpl *cloudformation.Template, role string) []string {
+	t.Helper()
+	r, err := tpl.GetIAMRoleWithName(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, p := range r.Policies {
+		doc, _ := p.PolicyDocument.(map[string]any)
+		for _, st := range asList(doc["Statement"]) {
+			st := st.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			for _, a := range asList(st["Action"]) {
+				a := a.(string)
+				if strings.Contains(a, "*") {
+					t.Errorf("%s grants a wildcard action %q", role, a)
+				}
+				actions = append(actions, a)
+			}
+		}
+	}
+	slices.Sort(actions)
+	return actions
+}
+
+func asList(v any) []any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return v
+	default:
+		return []any{v}
+	}
+}
+
+func TestIAMLeastPrivilege(t *testing.T) {
+	tpl := mainTemplate(t)
+	tests := []struct {
+		role string
+		want []string
+	}{
+		{"WorkerTaskRole", []string{"ses:SendEmail", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "states:SendTaskFailure"}},
+		{"RedeemerTaskRole", []string{"states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"}},
+		{"TaskExecutionRole", []string{"secretsmanager:GetSecretValue"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, roleActions(t, tpl, tt.role)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Every task role is assumable by ECS tasks only.
+	for _, name := range []string{"WorkerTaskRole", "RedeemerTaskRole", "TaskExecutionRole"} {
+		r, _ := tpl.GetIAMRoleWithName(name)
+		if got := fmt.Sprint(r.AssumeRolePolicyDocument); !strings.Contains(got, "ecs-tasks.amazonaws.com") {
+			t.Errorf("%s trust policy: %s", name, got)
+		}
+	}
+}
+
+func TestIAMResources(t *testing.T) {
+	tpl := mainTemplate(t)
+	resources := func(role, action string) []string {
+		r, _ := tpl.GetIAMRoleWithName(role)
+		var out []string
+		for _, p := range r.Policies {
+			for _, st := range asList(p.PolicyDocument.(map[string]any)["Statement"]) {
+				st := st.(map[string]any)
+				for _, a := range asList(st["Action"]) {
+					if a == action {
+						for _, res := range asList(st["Resource"]) {
+							if res != nil {
+								out = append(out, fmt.Sprint(res))
+							}
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} {
+		if diff := cmp.Diff([]string{"getatt:RequestQueue.Arn"}, resources("WorkerTaskRole", a)); diff != "" {
+			t.Errorf("%s resources (-want +got):\n%s", a, diff)
+		}
+	}
+	want := []string{
+		"arn:aws:ses:us-east-1:123456789012:identity/example.com",
+		"arn:aws:ses:us-east-1:123456789012:configuration-set/approvals",
+	}
+	if diff := cmp.Diff(want, resources("WorkerTaskRole", "ses:SendEmail")); diff != "" {
+		t.Errorf("ses:SendEmail resources (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ref:SigningKeysSecret"}, resources("TaskExecutionRole", "secretsmanager:GetSecretValue")); diff != "" {
+		t.Errorf("GetSecretValue resources (-want +got):\n%s", diff)
+	}
+}
+
+// Without a configuration set, SendEmail is granted on the identity only.
+func TestIAMWithoutConfigurationSet(t *testing.T) {
+	params := map[string]any{}
+	for k, v := range testParams {
+		params[k] = v
+	}
+	params["ConfigurationSetName"] = ""
+	tpl, err := OpenTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := tpl.GetIAMRoleWithName("WorkerTaskRole")
+	got := fmt.Sprint(r.Policies[0].PolicyDocument)
+	if strings.Contains(got, "configuration-set") {
+		t.Errorf("configuration set granted although none is configured: %s", got)
+	}
+}
+
+type container struct {
+	def     ecs.TaskDefinition_ContainerDefinition
+	taskDef *ecs.TaskDefinition
+}
+
+func containerOf(t *testing.T, tpl *cloudformation.Template, taskDef string) container {
+	t.Helper()
+	td, err := tpl.GetECSTaskDefinitionWithName(taskDef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(td.ContainerDefinitions) != 1 {
+		t.Fatalf("%s: %d containers, want 1", taskDef, len(td.ContainerDefinitions))
+	}
+	return container{def: td.ContainerDefinitions[0], taskDef: td}
+}
+
+// env returns a container's variables, each marked "secret" or its value.
+func (c container) env(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, kv := range c.def.Environment {
+		if kv.Name == nil {
+			continue // an entry dropped by !If ... AWS::NoValue
+		}
+		if _, dup := out[*kv.Name]; dup {
+			t.Errorf("%s set twice", *kv.Name)
+		}
+		v := ""
+		if kv.Value != nil {
+			v = *kv.Value
+		}
+		out[*kv.Name] = v
+	}
+	for _, s := range c.def.Secrets {
+		if _, dup := out[s.Name]; dup {
+			t.Errorf("%s set twice", s.Name)
+		}
+		out[s.Name] = "secret:" + s.ValueFrom
+	}
+	return out
+}
+
+// The variables each task definition sets must be exactly ones its binary
+// reads (a typo would be silently ignored), and include the required ones.
+func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
+	tpl := mainTemplate(t)
+	bins := binaries(t)
+	tests := []struct {
+		bin, taskDef string
+		want         map[string]string
+	}{
+		{"worker", "WorkerTaskDefinition", map[string]string{
+			"APPROVALS_QUEUE_URL":         "ref:RequestQueue",
+			"APPROVALS_SENDER":            "approvals@example.com",
+			"APPROVALS_BASE_URL":          "https://approvals.example.com",
+			"APPROVALS_SIGNING_KEYS":      "secret:ref:SigningKeysSecret",
+			"APPROVALS_CONCURRENCY":       "16",
+			"APPROVALS_METRICS_ADDR":      ":9090",
+			"APPROVALS_CONFIGURATION_SET": "approvals",
+			"APPROVALS_SHUTDOWN_GRACE":    "30s",
+		}},
+		{"redeemer", "RedeemerTaskDefinition", map[string]string{
+			"APPROVALS_BASE_URL":     "https://approvals.example.com",
+			"APPROVALS_SIGNING_KEYS": "secret:ref:SigningKeysSecret",
+			"APPROVALS_LISTEN_ADDR":  ":8080",
+			"APPROVALS_METRICS_ADDR": ":9090",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.bin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			reads, err := EnvVars(ctx, bins[tt.bin])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := containerOf(t, tpl, tt.taskDef).env(t)
+			for name := range got {
+				if _, ok := reads[name]; !ok && !strings.HasPrefix(name, "AWS_") {
+					t.Errorf("%s sets %s, which %s does not read (it reads %v)", tt.taskDef, name, tt.bin, Sorted(reads))
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("%s environment (-want +got):\n%s", tt.taskDef, diff)
+			}
+			// Every variable the binary marks required is set.
+			for name, usage := range reads {
+				if requiredRE.MatchString(usage) {
+					if _, ok := got[name]; !ok {
+						t.Errorf("%s does not set %s, which %s requires", tt.taskDef, name, tt.bin)
+					}
+				}
+			}
+		})
+	}
+}
+
+var requiredRE = regexp.MustCompile(`(?i)\brequired\b`)
+
+func TestContainers(t *testing.T) {
+	tpl := mainTemplate(t)
+	tests := []struct {
+		taskDef, name, command, role, logGroup string
+		ports                                  []int
+	}{
+		{"WorkerTaskDefinition", "worker", "worker", "getatt:WorkerTaskRole.Arn", "ref:WorkerLogGroup", []int{9090}},
+		{"RedeemerTaskDefinition", "redeemer", "redeemer", "getatt:RedeemerTaskRole.Arn", "ref:RedeemerLogGroup", []int{8080, 9090}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := containerOf(t, tpl, tt.taskDef)
+			if c.def.Name != tt.name {
+				t.Errorf("container name %q, want %q", c.def.Name, tt.name)
+			}
+			if diff := cmp.Diff([]string{tt.command}, c.def.Command); diff != "" {
+				t.Errorf("command (-want +got):\n%s", diff)
+			}
+			if c.def.Image != testParams["ImageUri"] {
+				t.Errorf("image %q", c.def.Image)
+			}
+			var ports []int
+			for _, p := range c.def.PortMappings {
+				ports = append(ports, *p.ContainerPort)
+			}
+			if diff := cmp.Diff(tt.ports, ports); diff != "" {
+				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+			if got := deref(c.taskDef.TaskRoleArn); got != tt.role {
+				t.Errorf("task role %q, want %q", got, tt.role)
+			}
+			if got := deref(c.taskDef.ExecutionRoleArn); got != "getatt:TaskExecutionRole.Arn" {
+				t.Errorf("execution role %q", got)
+			}
+			if c.def.ReadonlyRootFilesystem == nil || !*c.def.ReadonlyRootFilesystem {
+				t.Error("root filesystem is writable")
+			}
+			if c.def.LogConfiguration == nil || c.def.LogConfiguration.LogDriver != "awslogs" ||
+				c.def.LogConfiguration.Options["awslogs-group"] != tt.logGroup {
+				t.Errorf("log configuration %+v", c.def.LogConfiguration)
+			}
+			if diff := cmp.Diff([]string{"FARGATE"}, c.taskDef.RequiresCompatibilities); diff != "" {
+				t.Errorf("compatibilities (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// ECS kills the worker StopTimeout after SIGTERM: that must leave room for
+// the drain the worker is configured to take.
+func TestWorkerStopTimeoutCoversShutdownGrace(t *testing.T) {
+	c := containerOf(t, mainTemplate(t), "WorkerTaskDefinition")
+	grace, err := time.ParseDuration(c.env(t)["APPROVALS_SHUTDOWN_GRACE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.def.StopTimeout == nil {
+		t.Fatal("no StopTimeout")
+	}
+	stop := time.Duration(*c.def.StopTimeout) * time.Second
+	if stop < grace+10*time.Second || stop > 120*time.Second {
+		t.Errorf("StopTimeout %s: want at least grace %s + 10s, at most Fargate's 120s", stop, grace)
+	}
+}
+
+func TestLoadBalancer(t *testing.T) {
+	tpl := mainTemplate(t)
+	tg, err := tpl.GetElasticLoadBalancingV2TargetGroupWithName("RedeemerTargetGroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deref(tg.HealthCheckPath) != "/healthz" || derefInt(tg.Port) != 8080 || deref(tg.TargetType) != "ip" ||
+		deref(tg.HealthCheckPort) != "traffic-port" || tg.Matcher == nil || deref(tg.Matcher.HttpCode) != "200" {
+		t.Errorf("target group: path %q port %d type %q hc port %q matcher %+v",
+			deref(tg.HealthCheckPath), derefInt(tg.Port), deref(tg.TargetType), deref(tg.HealthCheckPort), tg.Matcher)
+	}
+	ls, err := tpl.GetElasticLoadBalancingV2ListenerWithName("HttpsListener")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if derefInt(ls.Port) != 443 || deref(ls.Protocol) != "HTTPS" || len(ls.Certificates) != 1 ||
+		deref(ls.Certificates[0].CertificateArn) != testParams["CertificateArn"] {
+		t.Errorf("listener: %d %s %+v", derefInt(ls.Port), deref(ls.Protocol), ls.Certificates)
+	}
+	if len(ls.DefaultActions) != 1 || deref(ls.DefaultActions[0].TargetGroupArn) != "ref:RedeemerTargetGroup" {
+		t.Errorf("listener actions: %+v", ls.DefaultActions)
+	}
+	// Only the redeemer's HTTP port is behind the load balancer.
+	listeners := tpl.GetAllElasticLoadBalancingV2ListenerResources()
+	if len(listeners) != 1 {
+		t.Errorf("%d listeners, want only HTTPS", len(listeners))
+	}
+	svc, err := tpl.GetECSServiceWithName("RedeemerService")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.LoadBalancers) != 1 || deref(svc.LoadBalancers[0].ContainerName) != "redeemer" ||
+		derefInt(svc.LoadBalancers[0].ContainerPort) != 8080 || deref(svc.LoadBalancers[0].TargetGroupArn) != "ref:RedeemerTargetGroup" {
+		t.Errorf("redeemer service load balancers: %+v", svc.LoadBalancers)
+	}
+	w, err := tpl.GetECSServiceWithName("WorkerService")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.LoadBalancers) != 0 {
+		t.Error("the worker is behind a load balancer")
+	}
+}
+
+type ingress struct {
+	Group, Source string
+	Port          int
+}
+
+// Only the load balancer is open to the internet, on 443; tasks accept the
+// load balancer on 8080 (redeemer) and the VPC on the metrics port.
+func TestSecurityGroups(t *testing.T) {
+	tpl := mainTemplate(t)
+	var got []ingress
+	for name, sg := range tpl.GetAllEC2SecurityGroupResources() {
+		for _, r := range sg.SecurityGroupIngress {
+			if derefInt(r.FromPort) != derefInt(r.ToPort) {
+				t.Errorf("%s opens a port range %d-%d", name, derefInt(r.FromPort), derefInt(r.ToPort))
+			}
+			got = append(got, ingress{name, source(r.CidrIp, r.CidrIpv6, r.SourceSecurityGroupId), derefInt(r.FromPort)})
+		}
+	}
+	for name, r := range tpl.GetAllEC2SecurityGroupIngressResources() {
+		if derefInt(r.FromPort) != derefInt(r.ToPort) {
+			t.Errorf("%s opens a port range", name)
+		}
+		got = append(got, ingress{strings.TrimPrefix(deref(r.GroupId), "ref:"), source(r.CidrIp, r.CidrIpv6, r.SourceSecurityGroupId), derefInt(r.FromPort)})
+	}
+	slices.SortFunc(got, func(a, b ingress) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	want := []ingress{
+		{"LoadBalancerSecurityGroup", "0.0.0.0/0", 443},
+		{"LoadBalancerSecurityGroup", "::/0", 443},
+		{"RedeemerSecurityGroup", "10.0.0.0/16", 9090},
+		{"RedeemerSecurityGroup", "ref:LoadBalancerSecurityGroup", 8080},
+		{"WorkerSecurityGroup", "10.0.0.0/16", 9090},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ingress rules (-want +got):\n%s", diff)
+	}
+	// And each service runs in its own group, in the private subnets.
+	for svcName, sg := range map[string]string{"WorkerService": "ref:WorkerSecurityGroup", "RedeemerService": "ref:RedeemerSecurityGroup"} {
+		svc, _ := tpl.GetECSServiceWithName(svcName)
+		nc := svc.NetworkConfiguration.AwsvpcConfiguration
+		if diff := cmp.Diff([]string{sg}, nc.SecurityGroups); diff != "" {
+			t.Errorf("%s security groups (-want +got):\n%s", svcName, diff)
+		}
+		if diff := cmp.Diff([]string{"subnet-c", "subnet-d"}, nc.Subnets); diff != "" {
+			t.Errorf("%s subnets (-want +got):\n%s", svcName, diff)
+		}
+	}
+}
+
+func source(cidr, cidr6, sg *string) string {
+	switch {
+	case cidr != nil:
+		return *cidr
+	case cidr6 != nil:
+		return *cidr6
+	default:
+		return deref(sg)
+	}
+}
+
+func TestQueues(t *testing.T) {
+	tpl := mainTemplate(t)
+	for _, name := range []string{"RequestQueue", "RequestDeadLetterQueue"} {
+		q, err := tpl.GetSQSQueueWithName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.SqsManagedSseEnabled == nil || !*q.SqsManagedSseEnabled {
+			if q.KmsMasterKeyId == nil {
+				t.Errorf("%s is not encrypted at rest", name)
+			}
+		}
+	}
+	q, _ := tpl.GetSQSQueueWithName("RequestQueue")
+	rp, _ := q.RedrivePolicy.(map[string]any)
+	if rp["deadLetterTargetArn"] != "getatt:RequestDeadLetterQueue.Arn" || rp["maxReceiveCount"] == nil {
+		t.Errorf("redrive policy %v", q.RedrivePolicy)
+	}
+	if derefInt(q.ReceiveMessageWaitTimeSeconds) != 20 {
+		t.Errorf("long polling: %d", derefInt(q.ReceiveMessageWaitTimeSeconds))
+	}
+	dlq, _ := tpl.GetSQSQueueWithName("RequestDeadLetterQueue")
+	if derefInt(dlq.MessageRetentionPeriod) <= derefInt(q.MessageRetentionPeriod) {
+		t.Error("the DLQ must keep messages longer than the queue, or redriven messages expire")
+	}
+	sec, err := tpl.GetSecretsManagerSecretWithName("SigningKeysSecret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deref(sec.SecretString) != testParams["SigningKeys"] {
+		t.Error("the keyring secret does not hold the SigningKeys parameter")
+	}
+	if p := tpl.Parameters["SigningKeys"]; p.NoEcho == nil || !*p.NoEcho {
+		t.Error("SigningKeys is not NoEcho")
+	}
+}
+
+func TestAutoscalingAndAlarms(t *testing.T) {
+	tpl := mainTemplate(t)
+	st, err := tpl.GetApplicationAutoScalingScalableTargetWithName("WorkerScalableTarget")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ScalableDimension != "ecs:service:DesiredCount" || st.MinCapacity < 1 || st.MaxCapacity < st.MinCapacity {
+		t.Errorf("scalable target %+v", st)
+	}
+	pol, err := tpl.GetApplicationAutoScalingScalingPolicyWithName("WorkerBacklogScaling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pol.TargetTrackingScalingPolicyConfiguration
+	if cfg == nil || cfg.CustomizedMetricSpecification == nil {
+		t.Fatal("worker scaling is not target tracking on a custom metric")
+	}
+	var queues []string
+	for _, m := range cfg.CustomizedMetricSpecification.Metrics {
+		if m.MetricStat != nil && deref(m.MetricStat.Metric.Namespace) == "AWS/SQS" {
+			for _, d := range m.MetricStat.Metric.Dimensions {
+				queues = append(queues, deref(d.Value))
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"getatt:RequestQueue.QueueName"}, queues); diff != "" {
+		t.Errorf("scaling follows (-want +got):\n%s", diff)
+	}
+
+	alarms := map[string]string{} // metric -> queue
+	for _, a := range tpl.GetAllCloudWatchAlarmResources() {
+		if deref(a.Namespace) == "AWS/SQS" && len(a.Dimensions) == 1 {
+			alarms[deref(a.MetricName)] = a.Dimensions[0].Value
+		}
+	}
+	want := map[string]string{
+		"ApproximateNumberOfMessagesVisible": "getatt:RequestDeadLetterQueue.QueueName",
+		"ApproximateAgeOfOldestMessage":      "getatt:RequestQueue.QueueName",
+	}
+	if diff := cmp.Diff(want, alarms); diff != "" {
+		t.Errorf("alarms (-want +got):\n%s", diff)
+	}
+}
+
+// The template's parameters cover network, sender identity and domain, and
+// none is unused.
+func TestParameters(t *testing.T) {
+	raw, err := ProcessTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := parameters(raw)
+	for _, p := range []string{"VpcId", "PublicSubnetIds", "PrivateSubnetIds", "SenderAddress", "SenderIdentity", "DomainName", "CertificateArn", "ImageUri"} {
+		if _, ok := params[p]; !ok {
+			t.Errorf("no parameter %s", p)
+		}
+	}
+	body := fmt.Sprint(raw["Resources"], raw["Conditions"])
+	for p := range params {
+		if !strings.Contains(body, "Ref:"+p+"]") && !strings.Contains(body, "${"+p+"}") {
+			t.Errorf("parameter %s is not used", p)
+		}
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
