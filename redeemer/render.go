@@ -67,6 +67,7 @@ type pageData struct {
 	Title, Message, Hint, Outcome, StyleURL string
 	Action, Label, Type, Approver           string
 	ExpiresAt, ExpiresAtISO                 string
+	DecidedAt, DecidedAtISO                 string
 	FormAction, Comment, CommentError       string
 	MaxComment                              int
 }
@@ -116,6 +117,10 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 		d.Approver = c.Recipient
 		d.ExpiresAt = c.ExpiresAt.UTC().Format(humanTime)
 		d.ExpiresAtISO = c.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if !v.decidedAt.IsZero() {
+		d.DecidedAt = v.decidedAt.UTC().Format(humanTime)
+		d.DecidedAtISO = v.decidedAt.UTC().Format(time.RFC3339)
 	}
 	name := "outcome.html.tmpl"
 	if v.formAction != "" {

@@ -319,7 +319,8 @@ func TestLinkProblems(t *testing.T) {
 func TestPostSuccess(t *testing.T) {
 	b := setup(t)
 	w := b.do(post(b.path(t, approve), "  Looks good <b>ship it</b>\r\nthanks  "))
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Decision recorded") {
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Decision recorded") ||
+		!strings.Contains(w.Body.String(), `<time datetime="2026-11-25T09:30:15Z">Wed 25 Nov 2026, 09:30 UTC</time>`) {
 		t.Fatalf("POST = %d\n%s", w.Code, w.Body)
 	}
 	if len(b.sfn.successes) != 1 || len(b.sfn.failures)+len(b.sfn.heartbeats) != 0 {
