@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,6 +17,9 @@ import (
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "redeemer: %v\n", err)
 		os.Exit(2)
