@@ -27,8 +27,8 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		templatesDir string
 	)
 	e := envflag.New(fs, lookup)
-	e.String(&cfg.BaseURL, "base-url", "APPROVALS_BASE_URL", "", "public base URL of the redeemer, as links are minted under it", true)
-	e.String(&keys, "signing-keys", "APPROVALS_SIGNING_KEYS", "", "keyring kid1:base64key,kid2:base64key (the first mints, all verify)", true)
+	e.String(&cfg.BaseURL, "base-url", "APPROVALS_BASE_URL", "", "public base URL of the redeemer, as links are minted under it (required)", true)
+	e.String(&keys, "signing-keys", "APPROVALS_SIGNING_KEYS", "", "keyring kid1:base64key,kid2:base64key, the first mints, all verify (required)", true)
 	e.String(&cfg.ListenAddr, "listen-addr", "APPROVALS_LISTEN_ADDR", ":8080", "address for links and /healthz", false)
 	e.String(&cfg.MetricsAddr, "metrics-addr", "APPROVALS_METRICS_ADDR", ":9090", "admin address for /metrics and /healthz", false)
 	e.String(&templatesDir, "templates-dir", "APPROVALS_TEMPLATES_DIR", "", "directory overriding the embedded templates (pages/*.html.tmpl, pages/style.css)", false)
