@@ -77,7 +77,8 @@ func TestBrowserApprove(t *testing.T) {
 	}
 	b.screenshot(t, filepath.Join(shots, "email.png"))
 
-	b.eval(t, `document.querySelector("a[href="+JSON.stringify(`+jsString(approve)+`)+"]").click()`)
+	// Email buttons open a new tab (target=_blank); follow it in this one.
+	b.eval(t, `(a => { a.removeAttribute("target"); a.click() })(document.querySelector("a[href="+JSON.stringify(`+jsString(approve)+`)+"]"))`)
 	b.waitFor(t, `location.href === `+jsString(approve)+` && document.querySelector("form textarea") !== null`, 10*time.Second)
 	if st := describe(t, s, arn).Status; st != sfntypes.ExecutionStatusRunning {
 		t.Fatalf("opening the confirmation page changed the execution: %s", st)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
@@ -72,8 +73,12 @@ func actionLinks(t *testing.T, s *stack.Stack, e kumo.SentEmail) map[string]stri
 		if err != nil {
 			t.Fatalf("link in the email does not open: %v", err)
 		}
-		if c.Recipient != e.Destination.ToAddresses[0] {
-			t.Errorf("link for %q in an email to %q", c.Recipient, e.Destination.ToAddresses[0])
+		to, err := mail.ParseAddress(e.Destination.ToAddresses[0])
+		if err != nil {
+			t.Fatalf("email to %q: %v", e.Destination.ToAddresses[0], err)
+		}
+		if c.Recipient != to.Address {
+			t.Errorf("link for %q in an email to %q", c.Recipient, to.Address)
 		}
 		byAction[c.Action.Name] = u
 	}
