@@ -154,14 +154,14 @@ func TestPoolSendsThenDeletes(t *testing.T) {
 	close(release)
 	b.waitFinished(t, 1)
 
-	want := []string{"receive rh-1", "send \"Ben\" <ben@example.com>", "send <ann@example.com>", "delete rh-1"}
+	want := []string{"receive rh-1", "send \"Ben\" <ben@example.com>", "send ann@example.com", "delete rh-1"}
 	if diff := cmp.Diff(want, b.ev.list()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	// Each recipient has their own links, one per default action.
 	for i, e := range b.ses.emails() {
 		recipient := []string{"ben@example.com", "ann@example.com"}[i]
-		if aws.ToString(e.FromEmailAddress) != "<approvals@example.com>" && aws.ToString(e.FromEmailAddress) != "approvals@example.com" {
+		if aws.ToString(e.FromEmailAddress) != "approvals@example.com" {
 			t.Errorf("From = %q", aws.ToString(e.FromEmailAddress))
 		}
 		html := aws.ToString(e.Content.Simple.Body.Html.Data)
@@ -215,7 +215,7 @@ func TestPoolOutcomes(t *testing.T) {
 		{
 			name: "transient SES error: retry later, no delete", body: approvalBody(testToken, "a@example.com"), receives: 3,
 			sesErr:  func(string) error { return throttled },
-			want:    []string{"send-error <a@example.com>", "visibility rh-1 40"},
+			want:    []string{"send-error a@example.com", "visibility rh-1 40"},
 			outcome: metrics.HandledRetried,
 		},
 		{
@@ -226,13 +226,13 @@ func TestPoolOutcomes(t *testing.T) {
 				}
 				return nil
 			},
-			want:    []string{"send <a@example.com>", "send-error <b@example.com>", "visibility rh-1 10"},
+			want:    []string{"send a@example.com", "send-error b@example.com", "visibility rh-1 10"},
 			outcome: metrics.HandledRetried,
 		},
 		{
 			name: "SES rejects: fail the task, then delete", body: approvalBody(testToken, "a@example.com"), receives: 1,
 			sesErr:  func(string) error { return rejected },
-			want:    []string{"send-error <a@example.com>", "fail-task Approvals.EmailRejected", "delete rh-1"},
+			want:    []string{"send-error a@example.com", "fail-task Approvals.EmailRejected", "delete rh-1"},
 			outcome: metrics.HandledRejected, failures: []string{ErrEmailRejected},
 			cause: `email to a@example.com rejected by SES: MessageRejected: MessageRejected message`,
 		},
@@ -272,19 +272,19 @@ func TestPoolOutcomes(t *testing.T) {
 		},
 		{
 			name: "notification sent, no links", body: `{"to":["a@example.com"],"subject":"done"}`, receives: 1,
-			want:    []string{"send <a@example.com>", "delete rh-1"},
+			want:    []string{"send a@example.com", "delete rh-1"},
 			outcome: metrics.HandledNotified,
 		},
 		{
 			name: "notification rejected: deleted, nothing to fail", body: `{"to":["a@example.com"],"subject":"done"}`, receives: 1,
 			sesErr:  func(string) error { return rejected },
-			want:    []string{"send-error <a@example.com>", "delete rh-1"},
+			want:    []string{"send-error a@example.com", "delete rh-1"},
 			outcome: metrics.HandledRejected,
 		},
 		{
 			name: "retry delay is capped", body: approvalBody(testToken, "a@example.com"), receives: 12,
 			sesErr:  func(string) error { return throttled },
-			want:    []string{"send-error <a@example.com>", "visibility rh-1 900"},
+			want:    []string{"send-error a@example.com", "visibility rh-1 900"},
 			outcome: metrics.HandledRetried,
 		},
 	}

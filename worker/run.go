@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler: &Handler{
 			Keyring:          cfg.Keyring,
 			BaseURL:          cfg.BaseURL,
-			Sender:           sender.String(),
+			Sender:           formatAddress(*sender),
 			ConfigurationSet: cfg.ConfigurationSet,
 			Templates:        tmpls,
 			DefaultExpiry:    defExpiry,

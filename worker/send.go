@@ -69,7 +69,7 @@ func (h *Handler) emailInput(req *Request, to mail.Address, r Rendered) *sesv2.S
 	const utf8 = "UTF-8"
 	in := &sesv2.SendEmailInput{
 		FromEmailAddress: aws.String(h.Sender),
-		Destination:      &sestypes.Destination{ToAddresses: []string{to.String()}},
+		Destination:      &sestypes.Destination{ToAddresses: []string{formatAddress(to)}},
 		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
 			Subject: &sestypes.Content{Data: aws.String(req.Subject), Charset: aws.String(utf8)},
 			Body: &sestypes.Body{
@@ -79,12 +79,22 @@ func (h *Handler) emailInput(req *Request, to mail.Address, r Rendered) *sesv2.S
 		}},
 	}
 	for _, a := range req.ReplyTo {
-		in.ReplyToAddresses = append(in.ReplyToAddresses, a.String())
+		in.ReplyToAddresses = append(in.ReplyToAddresses, formatAddress(a))
 	}
 	if h.ConfigurationSet != "" {
 		in.ConfigurationSetName = aws.String(h.ConfigurationSet)
 	}
 	return in
+}
+
+// formatAddress writes a bare address as it is and one with a display name
+// as RFC 5322 `"Name" <addr>` (RFC 2047-encoded when not ASCII), which SES
+// accepts in every address field.
+func formatAddress(a mail.Address) string {
+	if a.Name == "" {
+		return a.Address
+	}
+	return a.String()
 }
 
 // compose mints every recipient's links and renders every email before any
