@@ -66,6 +66,28 @@ type Proxy struct {
 	stats  map[Service]*counters
 	rngMu  sync.Mutex
 	rng    *rand.Rand
+
+	opsMu sync.Mutex
+	ops   map[opKey]*OpStats
+}
+
+type opKey struct {
+	svc Service
+	op  string
+}
+
+// OpStats is what the proxy saw of one operation: benchmarks read
+// throughput windows and latencies off it without touching the services.
+type OpStats struct {
+	Service Service
+	Op      string
+	Count   int64     // requests answered, by the target or by an injected fault
+	Errors  int64     // of which with a status of 400 or more, or reset
+	First   time.Time // arrival of the first request
+	Last    time.Time // end of the last answer
+	// Durations holds each request's time from arrival to the end of its
+	// answer, injected latency included, in order of completion.
+	Durations []time.Duration
 }
 
 // New returns a proxy to target (e.g. http://127.0.0.1:4566). seed makes
@@ -78,7 +100,8 @@ func New(target string, seed uint64) (*Proxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	// Many concurrent clients: keep enough idle connections to kumo.
 	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}
-	p := &Proxy{rp: rp, faults: map[Service]Fault{}, stats: map[Service]*counters{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p := &Proxy{rp: rp, faults: map[Service]Fault{}, stats: map[Service]*counters{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		ops: map[opKey]*OpStats{}}
 	for _, s := range append(Services, Other) {
 		p.stats[s] = &counters{}
 	}
@@ -121,14 +144,85 @@ func Classify(r *http.Request) (Service, string) {
 	return Other, ""
 }
 
+// Op returns what the proxy saw of one operation since the last ResetOps.
+func (p *Proxy) Op(s Service, op string) OpStats {
+	p.opsMu.Lock()
+	defer p.opsMu.Unlock()
+	o, ok := p.ops[opKey{s, op}]
+	if !ok {
+		return OpStats{Service: s, Op: op}
+	}
+	c := *o
+	c.Durations = append([]time.Duration(nil), o.Durations...)
+	return c
+}
+
+// ResetOps forgets the per-operation records (not the Stats counters), so a
+// benchmark phase starts from nothing; they grow by one duration per
+// request until then.
+func (p *Proxy) ResetOps() {
+	p.opsMu.Lock()
+	p.ops = map[opKey]*OpStats{}
+	p.opsMu.Unlock()
+}
+
+func (p *Proxy) record(svc Service, op string, start time.Time, status int) {
+	end := time.Now()
+	p.opsMu.Lock()
+	defer p.opsMu.Unlock()
+	o, ok := p.ops[opKey{svc, op}]
+	if !ok {
+		o = &OpStats{Service: svc, Op: op, First: start}
+		p.ops[opKey{svc, op}] = o
+	}
+	o.Count++
+	if status == 0 || status >= 400 {
+		o.Errors++
+	}
+	if start.Before(o.First) {
+		o.First = start
+	}
+	if end.After(o.Last) {
+		o.Last = end
+	}
+	o.Durations = append(o.Durations, end.Sub(start))
+}
+
+// statusRecorder remembers the status written through it; 0 means the
+// connection was reset without one.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (p *Proxy) float() float64 {
 	p.rngMu.Lock()
 	defer p.rngMu.Unlock()
 	return p.rng.Float64()
 }
 
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	svc, op := Classify(r)
+	w := &statusRecorder{ResponseWriter: rw}
+	defer func() { p.record(svc, op, start, w.status) }()
 	c := p.stats[svc]
 	c.requests.Add(1)
 	p.mu.RLock()
@@ -156,7 +250,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case f.ResetRate > 0 && p.float() < f.ResetRate:
 			c.resets.Add(1)
-			reset(w)
+			reset(rw)
 			return
 		case f.ThrottleRate > 0 && p.float() < f.ThrottleRate:
 			c.throttled.Add(1)

@@ -159,3 +159,50 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestOpStatsRecordEachAnswer(t *testing.T) {
+	p, cfg, _ := setup(t)
+	before := time.Now()
+	for range 3 {
+		if err := sendEmail(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Set(SESv2, Fault{ThrottleRate: 1})
+	if err := sendEmail(cfg); awsx.ErrorCode(err) != "TooManyRequestsException" {
+		t.Fatalf("throttled send: %v", err)
+	}
+	if err := sendTaskSuccess(cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	got := p.Op(SESv2, "SendEmail")
+	if got.Count != 4 || got.Errors != 1 || len(got.Durations) != 4 {
+		t.Errorf("SendEmail: count %d, errors %d, %d durations; want 4, 1, 4", got.Count, got.Errors, len(got.Durations))
+	}
+	if got.First.Before(before) || got.Last.Before(got.First) || time.Now().Before(got.Last) {
+		t.Errorf("SendEmail window %v..%v not within the test's", got.First, got.Last)
+	}
+	if sfnOp := p.Op(SFN, "SendTaskSuccess"); sfnOp.Count != 1 || sfnOp.Errors != 0 {
+		t.Errorf("SendTaskSuccess: count %d, errors %d; want 1, 0", sfnOp.Count, sfnOp.Errors)
+	}
+
+	p.ResetOps()
+	if got := p.Op(SESv2, "SendEmail"); got.Count != 0 || len(got.Durations) != 0 {
+		t.Errorf("after ResetOps: count %d, %d durations; want none", got.Count, len(got.Durations))
+	}
+	if s := p.Stats(SESv2); s.Requests != 4 {
+		t.Errorf("Stats survive ResetOps: requests %d, want 4", s.Requests)
+	}
+}
+
+func TestOpStatsCountResets(t *testing.T) {
+	p, cfg, _ := setup(t)
+	p.Set(SFN, Fault{ResetRate: 1})
+	if err := sendTaskSuccess(cfg); err == nil {
+		t.Fatal("reset connection: no error")
+	}
+	if got := p.Op(SFN, "SendTaskSuccess"); got.Count != 1 || got.Errors != 1 {
+		t.Errorf("count %d, errors %d; want 1, 1", got.Count, got.Errors)
+	}
+}
