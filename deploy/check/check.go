@@ -90,19 +90,87 @@ func EnvVars(ctx context.Context, bin string) (map[string]string, error) {
 
 // Metric is one metric family the services export.
 type Metric struct {
-	Name   string
-	Type   dto.MetricType
-	Labels map[string]map[string]bool // label name -> values created up front
+	Name string
+	Type dto.MetricType
+	// Labels maps each label name to the values created up front (empty
+	// when the service creates them as they occur, like status codes).
+	Labels map[string]map[string]bool
 }
 
 // Metrics returns every metric family a worker and a redeemer export,
 // including the Go and process collectors, by name. Histograms are listed
 // under their family name; SeriesNames expands them.
 func Metrics() (map[string]Metric, error) {
-	reg := metrics.NewRegistry()
+	reg := &capture{Registry: metrics.NewRegistry()}
 	metrics.NewWorker(reg)
 	metrics.NewRedeemer(reg)
-	return gather(reg)
+	out, err := gather(reg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	// Families without series yet (vectors whose labels are created as
+	// they occur) are missing from Gather; their descriptors still give
+	// their names and label names.
+	for _, c := range reg.collectors {
+		descs := make(chan *prometheus.Desc, 64)
+		go func() {
+			c.Describe(descs)
+			close(descs)
+		}()
+		for d := range descs {
+			m := descRE.FindStringSubmatch(d.String())
+			if m == nil {
+				return nil, fmt.Errorf("cannot read descriptor %s", d)
+			}
+			mf, ok := out[m[1]]
+			if !ok {
+				mf = Metric{Name: m[1], Type: collectorType(c), Labels: map[string]map[string]bool{}}
+				out[m[1]] = mf
+			}
+			for _, l := range strings.Split(m[2], ",") {
+				if l = strings.TrimSpace(l); l != "" && mf.Labels[l] == nil {
+					mf.Labels[l] = map[string]bool{}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func collectorType(c prometheus.Collector) dto.MetricType {
+	switch c.(type) {
+	case *prometheus.HistogramVec, prometheus.Histogram:
+		return dto.MetricType_HISTOGRAM
+	case *prometheus.SummaryVec, prometheus.Summary:
+		return dto.MetricType_SUMMARY
+	case *prometheus.GaugeVec, prometheus.Gauge:
+		return dto.MetricType_GAUGE
+	case *prometheus.CounterVec, prometheus.Counter:
+		return dto.MetricType_COUNTER
+	}
+	return dto.MetricType_UNTYPED
+}
+
+// descRE reads a descriptor's name and variable labels from its String().
+var descRE = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+
+// capture records what is registered, to describe it afterwards.
+type capture struct {
+	*prometheus.Registry
+	collectors []prometheus.Collector
+}
+
+func (c *capture) Register(col prometheus.Collector) error {
+	c.collectors = append(c.collectors, col)
+	return c.Registry.Register(col)
+}
+
+func (c *capture) MustRegister(cols ...prometheus.Collector) {
+	for _, col := range cols {
+		if err := c.Register(col); err != nil {
+			panic(err)
+		}
+	}
 }
 
 func gather(g prometheus.Gatherer) (map[string]Metric, error) {
