@@ -30,8 +30,13 @@ setup: $(KUMO) ## install what the tests need: the emulator, Debian's chromium (
 	./scripts/install-chromium.sh
 
 .PHONY: test
-test: setup ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
+test: setup test-deploy ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
 	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: test-deploy
+test-deploy: $(KUMO) ## check deploy/ (template, state machines, rules, dashboard) against the code; installs promtool if missing
+	./deploy/install-promtool.sh
+	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: screenshots
 screenshots: setup ## refresh docs/*.png from the current templates (a real browser run)
