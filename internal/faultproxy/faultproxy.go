@@ -12,6 +12,7 @@ package faultproxy
 
 import (
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
@@ -100,6 +101,14 @@ func New(target string, seed uint64) (*Proxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	// Many concurrent clients: keep enough idle connections to kumo.
 	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}
+	// A client that hangs up (a worker stopping mid long poll) is routine
+	// here, not worth a log line; other failures still answer 502.
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() == nil {
+			log.Printf("fault proxy: %s %s: %v", r.Method, r.URL.Path, err)
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	p := &Proxy{rp: rp, faults: map[Service]Fault{}, stats: map[Service]*counters{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		ops: map[opKey]*OpStats{}}
 	for _, s := range append(Services, Other) {

@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// service is one worker or redeemer process started for a phase.
+type service struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	log  *os.File
+}
+
+// startService runs bin with only env (plus PATH and HOME, so nothing from
+// the caller's shell such as real AWS credentials leaks in) and waits for
+// /healthz on adminAddr.
+func startService(ctx context.Context, bin, logPath, adminAddr string, env []string) (*service, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	s := &service{name: filepath.Base(bin), cmd: cmd, done: make(chan struct{}), log: lf}
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			lf.Close()
+			return nil, fmt.Errorf("%s exited at start (%v); its log: %s", s.name, s.err, logPath)
+		case <-ctx.Done():
+			s.kill()
+			return nil, ctx.Err()
+		default:
+		}
+		if resp, err := http.Get("http://" + adminAddr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.kill()
+	return nil, fmt.Errorf("%s did not become healthy on %s within 20s; its log: %s", s.name, adminAddr, logPath)
+}
+
+func (s *service) pid() int { return s.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits for a clean exit; the process state carries
+// the rusage the cost figures come from.
+func (s *service) stop(timeout time.Duration) (*os.ProcessState, error) {
+	defer s.log.Close()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		s.kill()
+		return nil, fmt.Errorf("%s did not stop within %s of SIGTERM; killed", s.name, timeout)
+	}
+	if s.err != nil {
+		return s.cmd.ProcessState, fmt.Errorf("%s exited with %v; its log: %s", s.name, s.err, s.log.Name())
+	}
+	return s.cmd.ProcessState, nil
+}
+
+func (s *service) kill() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+}
+
+// usage is a process's CPU time and peak resident memory.
+type usage struct {
+	CPU    time.Duration
+	MaxRSS int64 // bytes
+}
+
+func rusageOf(ps *os.ProcessState) usage {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return usage{CPU: ps.UserTime() + ps.SystemTime()}
+	}
+	// Linux reports ru_maxrss in KiB.
+	return usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), MaxRSS: ru.Maxrss << 10}
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
+// Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// procCPU reads a live process's user+system CPU time from /proc.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields count from after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	// utime and stime are fields 14 and 15 of the whole line.
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// selfCPU is this process's CPU time: the benchmark's clients, load
+// generator and fault proxy.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childPID finds a child of this process by command name (the emulator,
+// started by package kumo, which does not hand out its pid); 0 if none.
+func childPID(comm string) int {
+	ents, _ := os.ReadDir("/proc")
+	me := strconv.Itoa(os.Getpid())
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if s[open+1:end] == comm && len(f) > 1 && f[1] == me {
+			return pid
+		}
+	}
+	return 0
+}
+
+// cpuMeter samples the CPU time of the processes on the machine that take
+// part in a phase, to show where the two cores went.
+type cpuMeter struct {
+	start time.Time
+	pids  map[string]int
+	base  map[string]time.Duration
+}
+
+func newCPUMeter(pids map[string]int) *cpuMeter {
+	m := &cpuMeter{start: time.Now(), pids: pids, base: map[string]time.Duration{}}
+	for name, pid := range pids {
+		m.base[name], _ = procCPU(pid)
+	}
+	m.base["bench"] = selfCPU()
+	return m
+}
+
+// shares returns each process's CPU use since the meter started, in cores
+// (1.0 is one core busy for the whole time).
+func (m *cpuMeter) shares() map[string]float64 {
+	wall := time.Since(m.start).Seconds()
+	out := map[string]float64{}
+	for name, pid := range m.pids {
+		if c, err := procCPU(pid); err == nil {
+			out[name] = (c - m.base[name]).Seconds() / wall
+		}
+	}
+	out["bench"] = (selfCPU() - m.base["bench"]).Seconds() / wall
+	return out
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// lockKumo takes the same file lock the integration tests take, so a
+// benchmark and a test run never fight over the emulator's port.
+func lockKumo(root string) (func(), error) {
+	path := filepath.Join(root, "bin", ".kumo.lock")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,347 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
+	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+)
+
+// PipelineResult is the worker's throughput against Little's bound.
+type PipelineResult struct {
+	Emails      int
+	Concurrency int
+	SESLatency  time.Duration
+	Window      time.Duration // first ReceiveMessage to last SendEmail answer
+	Rate        float64       // emails/s over Window
+	Bound       float64       // C/L
+	SendMean    time.Duration // mean SendEmail time seen at the proxy
+	CPU         map[string]float64
+}
+
+// CostResult is the worker's own CPU and memory per email.
+type CostResult struct {
+	Emails     int
+	CPU        time.Duration // user+system of the whole worker process, start to exit
+	PerEmail   time.Duration
+	MaxRSS     int64
+	Rate       float64
+	CPUShares  map[string]float64
+	WallWindow time.Duration
+}
+
+// SteadyResult is enqueue-to-inbox latency at a fixed request rate.
+type SteadyResult struct {
+	Rate          float64
+	Requests      int
+	SESLatency    time.Duration
+	P50, P99, Max time.Duration
+}
+
+func (r *run) queue(ctx context.Context) (string, error) {
+	r.seq++
+	out, err := r.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{
+		QueueName:  aws.String(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano()%1e9, r.seq)),
+		Attributes: map[string]string{"VisibilityTimeout": "120"},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create queue: %w", err)
+	}
+	return *out.QueueUrl, nil
+}
+
+// body is an approval request as a state machine sends it: one approver,
+// the default actions, a few details for the template.
+func (r *run) body(i int, subject string) string {
+	b, _ := json.Marshal(map[string]any{
+		"taskToken": r.token(i),
+		"to":        []string{fmt.Sprintf("approver-%d@example.com", i%100)},
+		"subject":   subject,
+		"data": map[string]any{
+			"service": "web-frontend", "version": "v1.4." + strconv.Itoa(i),
+			"environment": "production", "requestedBy": "requester@example.com",
+		},
+		"expiresIn": "72h",
+	})
+	return string(b)
+}
+
+// enqueue sends n requests with SendMessageBatch from a few goroutines.
+func (r *run) enqueue(ctx context.Context, queueURL string, n int) error {
+	const senders = 8
+	batches := make(chan int)
+	errs := make(chan error, senders)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent := 0
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first := range batches {
+				var entries []sqstypes.SendMessageBatchRequestEntry
+				for i := first; i < min(first+10, n); i++ {
+					entries = append(entries, sqstypes.SendMessageBatchRequestEntry{
+						Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(r.body(i, fmt.Sprintf("Approve deployment #%d", i)))})
+				}
+				out, err := r.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: entries})
+				if err == nil && len(out.Failed) > 0 {
+					err = fmt.Errorf("%d entries failed, first: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+				}
+				if err != nil {
+					errs <- fmt.Errorf("enqueue: %w", err)
+					return
+				}
+				mu.Lock()
+				sent += len(entries)
+				if sent%1000 < 10 || sent == n {
+					r.progress("enqueue: %d/%d requests", sent, n)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	var err error
+feed:
+	for first := 0; first < n; first += 10 {
+		select {
+		case batches <- first:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(batches)
+	wg.Wait()
+	r.progressDone()
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (r *run) startWorker(ctx context.Context, queueURL string) (*service, error) {
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startService(ctx, r.o.BinDir+"/worker", r.logPath("worker"), admin, r.env(
+		"APPROVALS_QUEUE_URL="+queueURL,
+		"APPROVALS_SENDER=approvals@example.com",
+		"APPROVALS_BASE_URL=https://approvals.example.com",
+		"APPROVALS_CONCURRENCY="+strconv.Itoa(r.o.Concurrency),
+		"APPROVALS_METRICS_ADDR="+admin,
+	))
+}
+
+// waitSent waits until the proxy has seen want SendEmail calls succeed, and
+// returns its record of them. It gives up when nothing moves for 30 s.
+func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.OpStats, error) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	defer r.progressDone()
+	last, lastMove := int64(-1), time.Now()
+	for {
+		o := r.proxy.Op(faultproxy.SESv2, "SendEmail")
+		ok := o.Count - o.Errors
+		rate := 0.0
+		if el := time.Since(o.First).Seconds(); ok > 0 && el > 0 {
+			rate = float64(ok) / el
+		}
+		r.progress("%s: %d/%d emails sent, %.0f emails/s, %d SES errors", label, ok, want, rate, o.Errors)
+		if ok >= int64(want) {
+			return o, nil
+		}
+		if ok != last {
+			last, lastMove = ok, time.Now()
+		} else if time.Since(lastMove) > 30*time.Second {
+			return o, fmt.Errorf("%w: %d of %d emails sent, none for 30s", errIncomplete, ok, want)
+		}
+		select {
+		case <-ctx.Done():
+			return o, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (r *run) pids(w *service) map[string]int {
+	m := map[string]int{"worker": w.pid()}
+	if r.kumoPID != 0 {
+		m["kumo"] = r.kumoPID
+	}
+	return m
+}
+
+// pipeline: a full queue, SES latency L, concurrency C; emails/s from the
+// first receive to the last send, against C/L.
+func (r *run) pipeline(ctx context.Context) error {
+	n := r.o.Requests
+	q, err := r.queue(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.enqueue(ctx, q, n); err != nil {
+		return err
+	}
+	r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{Latency: r.o.SESLatency})
+	r.proxy.ResetOps()
+	w, err := r.startWorker(ctx, q)
+	if err != nil {
+		return err
+	}
+	meter := newCPUMeter(r.pids(w))
+	send, err := r.waitSent(ctx, n, "pipeline")
+	shares := meter.shares()
+	if _, serr := w.stop(30 * time.Second); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	recv := r.proxy.Op(faultproxy.SQS, "ReceiveMessage")
+	window := send.Last.Sub(recv.First)
+	r.report.Pipeline = &PipelineResult{
+		Emails: n, Concurrency: r.o.Concurrency, SESLatency: r.o.SESLatency, Window: window,
+		Rate:     float64(n) / window.Seconds(),
+		Bound:    float64(r.o.Concurrency) / r.o.SESLatency.Seconds(),
+		SendMean: mean(send.Durations), CPU: shares,
+	}
+	return nil
+}
+
+// cost: the same load with nothing injected; the worker's CPU and peak
+// memory from its own rusage at exit.
+func (r *run) cost(ctx context.Context) error {
+	n := r.o.Requests
+	q, err := r.queue(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.enqueue(ctx, q, n); err != nil {
+		return err
+	}
+	r.proxy.ResetOps()
+	w, err := r.startWorker(ctx, q)
+	if err != nil {
+		return err
+	}
+	meter := newCPUMeter(r.pids(w))
+	send, err := r.waitSent(ctx, n, "cost")
+	shares := meter.shares()
+	ps, serr := w.stop(30 * time.Second)
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	u := rusageOf(ps)
+	recv := r.proxy.Op(faultproxy.SQS, "ReceiveMessage")
+	window := send.Last.Sub(recv.First)
+	r.report.Cost = &CostResult{
+		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
+		Rate: float64(n) / window.Seconds(), CPUShares: shares, WallWindow: window,
+	}
+	return nil
+}
+
+// steady: requests enqueued one by one at a fixed rate while the worker
+// runs; latency from each SendMessage call to the SentAt kumo gives the
+// email, read once at the end.
+func (r *run) steady(ctx context.Context) error {
+	n := max(int(r.o.SteadyRate*r.o.SteadyFor.Seconds()), 1)
+	q, err := r.queue(ctx)
+	if err != nil {
+		return err
+	}
+	r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{Latency: r.o.SESLatency})
+	w, err := r.startWorker(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if w != nil {
+			_, _ = w.stop(30 * time.Second)
+		}
+	}()
+	r.proxy.ResetOps()
+	tag := fmt.Sprintf("steady-%d", time.Now().UnixNano())
+	enqueued := make([]time.Time, n)
+	var issued atomic.Int64
+	var done sync.WaitGroup
+	done.Add(1)
+	stopProgress := make(chan struct{})
+	go func() {
+		defer done.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				o := r.proxy.Op(faultproxy.SESv2, "SendEmail")
+				r.progress("enqueue to inbox: %d/%d requests at %.0f/s, %d emails sent", issued.Load(), n, r.o.SteadyRate, o.Count-o.Errors)
+			}
+		}
+	}()
+	_, errs := openLoop(ctx, r.o.SteadyRate, n, func(ctx context.Context, i int) error {
+		enqueued[i] = time.Now()
+		issued.Add(1)
+		_, err := r.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q),
+			MessageBody: aws.String(r.body(i, fmt.Sprintf("%s #%d", tag, i)))})
+		return err
+	})
+	close(stopProgress)
+	done.Wait()
+	r.progressDone()
+	if errs > 0 {
+		return fmt.Errorf("%d of %d SendMessage calls failed", errs, n)
+	}
+	if _, err := r.waitSent(ctx, n, "enqueue to inbox, draining"); err != nil {
+		return err
+	}
+	_, err = w.stop(30 * time.Second)
+	w = nil
+	if err != nil {
+		return err
+	}
+	sent, err := kumo.SentEmails(ctx)
+	if err != nil {
+		return err
+	}
+	var lat []time.Duration
+	for _, e := range sent {
+		rest, ok := strings.CutPrefix(e.Subject, tag+" #")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(rest)
+		if err != nil || i < 0 || i >= n {
+			continue
+		}
+		lat = append(lat, e.SentAt.Sub(enqueued[i]))
+	}
+	if len(lat) != n {
+		return fmt.Errorf("%d of %d emails found in the outbox", len(lat), n)
+	}
+	r.report.Steady = &SteadyResult{Rate: r.o.SteadyRate, Requests: n, SESLatency: r.o.SESLatency,
+		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), Max: percentile(lat, 1)}
+	return nil
+}
