@@ -14,6 +14,8 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/ecs"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
 // Parameter values for the checks; every parameter without a default
@@ -445,6 +447,12 @@ func TestSecurityGroups(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ingress rules (-want +got):\n%s", diff)
 	}
+	// The load balancer reaches the redeemer's port and nothing else.
+	lb, _ := tpl.GetEC2SecurityGroupWithName("LoadBalancerSecurityGroup")
+	if len(lb.SecurityGroupEgress) != 1 || derefInt(lb.SecurityGroupEgress[0].FromPort) != 8080 ||
+		deref(lb.SecurityGroupEgress[0].DestinationSecurityGroupId) != "ref:RedeemerSecurityGroup" {
+		t.Errorf("load balancer egress: %+v", lb.SecurityGroupEgress)
+	}
 	// And each service runs in its own group, in the private subnets.
 	for svcName, sg := range map[string]string{"WorkerService": "ref:WorkerSecurityGroup", "RedeemerService": "ref:RedeemerSecurityGroup"} {
 		svc, _ := tpl.GetECSServiceWithName(svcName)
@@ -563,6 +571,23 @@ func TestParameters(t *testing.T) {
 			t.Errorf("no parameter %s", p)
 		}
 	}
+	// A keyring as `approvals keygen` prints it passes the parameter's
+	// AllowedPattern (a simple pattern, the same in Go and CloudFormation).
+	key1, err1 := link.GenerateKey()
+	key2, err2 := link.GenerateKey()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	pattern := regexp.MustCompile(params["SigningKeys"].(map[string]any)["AllowedPattern"].(string))
+	for _, keys := range []string{key1, key1 + "," + key2} {
+		if !pattern.MatchString(keys) {
+			t.Errorf("SigningKeys AllowedPattern refuses a generated keyring")
+		}
+	}
+	if pattern.MatchString(key1 + ",") {
+		t.Error("SigningKeys AllowedPattern accepts a trailing comma")
+	}
+
 	body := fmt.Sprint(raw["Resources"], raw["Conditions"])
 	for p := range params {
 		if !strings.Contains(body, "Ref:"+p+"]") && !strings.Contains(body, "${"+p+"}") {
