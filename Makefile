@@ -48,8 +48,9 @@ lint: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 .PHONY: bench
-bench: ## micro-benchmarks (ns/op, allocs/op)
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: build $(KUMO) ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
+	./scripts/install-wrk.sh
+	$(BIN)/approvals bench -write BENCHMARKS.md
 
 .PHONY: clean
 clean: ## remove build output
