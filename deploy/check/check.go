@@ -88,6 +88,29 @@ func EnvVars(ctx context.Context, bin string) (map[string]string, error) {
 	return vars, nil
 }
 
+// requiredRE matches envflag's error for a missing required variable.
+var requiredRE = regexp.MustCompile(`\b([A-Z][A-Z0-9_]*) \(-[a-z0-9-]+\) is required`)
+
+// RequiredEnvVars starts bin with an empty environment and no flags and
+// returns the variables its start-up error says are required.
+func RequiredEnvVars(ctx context.Context, bin string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil, fmt.Errorf("%s started without any configuration", filepath.Base(bin))
+	}
+	var names []string
+	for _, m := range requiredRE.FindAllStringSubmatch(string(out), -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s failed without naming a required variable:\n%s", filepath.Base(bin), out)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
 // Metric is one metric family the services export.
 type Metric struct {
 	Name string

@@ -289,19 +289,19 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("%s environment (-want +got):\n%s", tt.taskDef, diff)
 			}
-			// Every variable the binary marks required is set.
-			for name, usage := range reads {
-				if requiredRE.MatchString(usage) {
-					if _, ok := got[name]; !ok {
-						t.Errorf("%s does not set %s, which %s requires", tt.taskDef, name, tt.bin)
-					}
+			// Every variable the binary refuses to start without is set.
+			required, err := RequiredEnvVars(ctx, bins[tt.bin])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range required {
+				if _, ok := got[name]; !ok {
+					t.Errorf("%s does not set %s, which %s requires", tt.taskDef, name, tt.bin)
 				}
 			}
 		})
 	}
 }
-
-var requiredRE = regexp.MustCompile(`(?i)\brequired\b`)
 
 func TestContainers(t *testing.T) {
 	tpl := mainTemplate(t)
