@@ -63,24 +63,15 @@ func Build(ctx context.Context, root, dir string, names ...string) (map[string]s
 // envRE matches the variable envflag appends to every flag's usage.
 var envRE = regexp.MustCompile(`\[\$([A-Z][A-Z0-9_]*)\]`)
 
-// EnvVars runs bin -h and returns the variables its usage names, sorted,
-// with each flag's usage line (for defaults) by variable.
-func EnvVars(ctx context.Context, bin string) (map[string]string, error) {
+// EnvVars runs bin -h and returns the set of variables its usage names.
+func EnvVars(ctx context.Context, bin string) (map[string]bool, error) {
 	cmd := exec.CommandContext(ctx, bin, "-h")
 	// An empty environment: -h must not depend on configuration.
 	cmd.Env = []string{}
-	out, _ := cmd.CombinedOutput() // exit status of -h varies; the text is what counts
-	vars := map[string]string{}
-	lines := strings.Split(string(out), "\n")
-	for i, line := range lines {
-		for _, m := range envRE.FindAllStringSubmatch(line, -1) {
-			// flag prints "  -name type" then the usage on the next line.
-			usage := line
-			if i > 0 {
-				usage = lines[i-1] + "\n" + line
-			}
-			vars[m[1]] = usage
-		}
+	out, _ := cmd.CombinedOutput() // the exit status of -h varies; the text is what counts
+	vars := map[string]bool{}
+	for _, m := range envRE.FindAllStringSubmatch(string(out), -1) {
+		vars[m[1]] = true
 	}
 	if len(vars) == 0 {
 		return nil, fmt.Errorf("%s -h names no variables:\n%s", filepath.Base(bin), out)
