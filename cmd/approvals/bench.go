@@ -36,9 +36,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	micro := fs.String("micro", "./link/,./worker/,./redeemer/,./internal/bench/micro/", "comma-separated packages whose Go benchmarks run first (empty: none)")
 	fs.StringVar(&o.MicroBenchtime, "benchtime", "1s", "-benchtime of the micro benchmarks")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with the worker and redeemer binaries (default: beside this one)")
+	phases := fs.String("phases", "", "comma-separated phases to run (pipeline,cost,steady,redeemer; default all)")
 	write := fs.String("write", "", "also write the table into this file (BENCHMARKS.md), between its generated-section markers")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *phases != "" {
+		o.Phases = strings.Split(*phases, ",")
 	}
 	if *micro != "" {
 		o.MicroPackages = strings.Split(*micro, ",")

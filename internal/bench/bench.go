@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type Options struct {
 	// MicroBenchtime is passed as -benchtime (default 1s).
 	MicroPackages  []string
 	MicroBenchtime string
+
+	// Phases limits the run to these phases (pipeline, cost, steady,
+	// redeemer); empty runs all. For profiling one phase.
+	Phases []string
 
 	// ExternalKumo uses an emulator already running (a test's) for every
 	// phase instead of a fresh one each, and takes no lock.
@@ -189,12 +194,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"worker pipeline", r.pipeline},
-		{"worker cost", r.cost},
-		{"enqueue to inbox", r.steady},
+		{"pipeline", r.pipeline},
+		{"cost", r.cost},
+		{"steady", r.steady},
 		{"redeemer", func(ctx context.Context) error { return r.redeemer(ctx, wrk) }},
 	}
 	for _, p := range phases {
+		if len(o.Phases) > 0 && !slices.Contains(o.Phases, p.name) {
+			continue
+		}
 		if err := r.withKumo(ctx, p.name, p.fn); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}

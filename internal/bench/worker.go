@@ -135,6 +135,8 @@ feed:
 	}
 }
 
+const stallTimeout = 75 * time.Second
+
 func (r *run) startWorker(ctx context.Context, queueURL string) (*service, error) {
 	admin, err := freeAddr()
 	if err != nil {
@@ -150,7 +152,9 @@ func (r *run) startWorker(ctx context.Context, queueURL string) (*service, error
 }
 
 // waitSent waits until the proxy has seen want SendEmail calls succeed, and
-// returns its record of them. It gives up when nothing moves for 30 s.
+// returns its record of them. It gives up when nothing moves for longer
+// than the worker's visibility timeout (60 s), after which a message whose
+// receive was lost on the way would have come back.
 func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.OpStats, error) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -169,8 +173,8 @@ func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.
 		}
 		if ok != last {
 			last, lastMove = ok, time.Now()
-		} else if time.Since(lastMove) > 30*time.Second {
-			return o, fmt.Errorf("%w: %d of %d emails sent, none for 30s", errIncomplete, ok, want)
+		} else if time.Since(lastMove) > stallTimeout {
+			return o, fmt.Errorf("%w: %d of %d emails sent, none for %s", errIncomplete, ok, want, stallTimeout)
 		}
 		select {
 		case <-ctx.Done():
