@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 func apiErr(code string, fault smithy.ErrorFault) error {
@@ -109,4 +111,21 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("calls=%d err=%v", calls, err)
 		}
 	})
+}
+
+// The worker sends dozens of requests at once to one endpoint; the SDK's
+// default idle pool (10 per host) made it redial most of them.
+func TestLoadConfigKeepsEnoughIdleConnections(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	cfg, err := LoadConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTP client is %T", cfg.HTTPClient)
+	}
+	if got := bc.GetTransport().MaxIdleConnsPerHost; got != MaxIdleConnsPerHost {
+		t.Errorf("MaxIdleConnsPerHost = %d, want %d", got, MaxIdleConnsPerHost)
+	}
 }
