@@ -61,7 +61,7 @@ type bundle struct {
 	secrets []string // must never be logged
 }
 
-func setup(t *testing.T, opts ...func(*Config)) *bundle {
+func setup(t testing.TB, opts ...func(*Config)) *bundle {
 	t.Helper()
 	kr, err := link.ParseKeyring(testKeys)
 	if err != nil {
@@ -103,7 +103,7 @@ var (
 )
 
 // path mints a link for a and returns its path.
-func (b *bundle) path(t *testing.T, a approval.Action, mods ...func(*link.Claims)) string {
+func (b *bundle) path(t testing.TB, a approval.Action, mods ...func(*link.Claims)) string {
 	t.Helper()
 	c := link.Claims{TaskToken: taskToken, Action: a, Recipient: "ben@example.com", ExpiresAt: b.now.Add(72 * time.Hour)}
 	for _, m := range mods {

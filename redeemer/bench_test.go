@@ -1,0 +1,19 @@
+package redeemer
+
+import (
+	"net/http"
+	"testing"
+)
+
+// BenchmarkConfirmPage is one GET of a link: open it, render the page, set
+// the headers. A 1,024-byte task token, as in approvals bench.
+func BenchmarkConfirmPage(b *testing.B) {
+	bb := setup(b)
+	p := bb.path(b, approve)
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := bb.do(req{method: http.MethodGet, path: p}); w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
