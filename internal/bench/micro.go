@@ -56,8 +56,9 @@ func hasBenchmarks(dir string) bool {
 	return false
 }
 
-// benchLine matches "BenchmarkMint-2  28921  41431 ns/op  13840 B/op  8 allocs/op".
-var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+(\d+) B/op\s+(\d+) allocs/op`)
+// benchLine matches "BenchmarkMint-2  28921  41431 ns/op  13840 B/op  8 allocs/op",
+// with an optional "266.04 MB/s" after ns/op.
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ MB/s)?\s+(\d+) B/op\s+(\d+) allocs/op`)
 
 func parseMicro(s string) ([]MicroResult, error) {
 	var out []MicroResult
