@@ -41,6 +41,26 @@ type Config struct {
 	// context ends. Zero means 25 s: longer than the retry budget, shorter
 	// than ECS's default 30 s stop timeout.
 	ShutdownTimeout time.Duration
+	// RateLimit is the sustained requests per second one client may make
+	// to the link routes (APPROVALS_RATE_LIMIT); zero means
+	// DefaultRateLimit, negative turns the limit off. RateBurst is how many
+	// it may make at once (APPROVALS_RATE_BURST); zero means
+	// DefaultRateBurst.
+	RateLimit float64
+	RateBurst int
+	// TrustProxyHeaders takes the client's address from the last entry of
+	// X-Forwarded-For, as a load balancer appends it
+	// (APPROVALS_TRUST_PROXY_HEADERS). Only for a redeemer that nothing but
+	// the load balancer can reach: otherwise a client picks its own address.
+	TrustProxyHeaders bool
+
+	// Server timeouts of Run and Serve; zero means the defaults below.
+	// Tests shorten them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger is used by Run; nil means JSON on stderr.
@@ -71,6 +91,21 @@ func (c *Config) withDefaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 25 * time.Second
 	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	def := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, readHeaderTimeout)
+	def(&c.ReadTimeout, readTimeout)
+	def(&c.WriteTimeout, writeTimeout)
+	def(&c.IdleTimeout, idleTimeout)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -45,6 +45,9 @@ var (
 	outError = outcome{Name: "error", Status: http.StatusInternalServerError, Title: "Not recorded",
 		Message: "The decision could not be recorded.",
 		Hint:    "If this keeps happening, tell the requester."}
+	outRateLimited = outcome{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too many requests",
+		Message: "Too many requests came from your network in a short time. Nothing was changed.",
+		Hint:    "Your link still works: wait a minute and open it again."}
 	outNotFound = outcome{Name: "not_found", Status: http.StatusNotFound, Title: "Page not found",
 		Message: "There is nothing here."}
 	outMethodNotAllowed = outcome{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed",

@@ -40,6 +40,7 @@ type Server struct {
 	css      []byte
 	base     string // path prefix of every route except /healthz, no trailing slash
 	mux      *http.ServeMux
+	limiter  *limiter // nil: no rate limit
 	draining atomic.Bool
 }
 
@@ -65,6 +66,9 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 	}
 	base, _ := basePath(cfg.BaseURL)
 	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base}
+	if cfg.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+	}
 
 	s.mux = http.NewServeMux()
 	// {token...} also matches an empty or slash-broken remainder, so a link
@@ -125,10 +129,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	// Links skip the mux: its wildcard match unescapes the ~2 KB path, which
 	// cost a tenth of a GET. A link token is base64url and needs no unescaping.
-	if tok, ok := strings.CutPrefix(r.URL.Path, s.base+link.PathPrefix); ok && tok != "" {
+	tok, isLink := strings.CutPrefix(r.URL.Path, s.base+link.PathPrefix)
+	switch {
+	case isLink && s.rateLimited(sw, r):
+		// Refused before the link is opened: a flood costs no decryption.
+	case isLink && tok != "":
 		r.SetPathValue("token", tok)
 		s.handleLink(sw, r)
-	} else {
+	default:
 		s.mux.ServeHTTP(sw, r)
 	}
 	route := s.route(r)

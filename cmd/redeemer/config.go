@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -25,6 +26,8 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		cfg          redeemer.Config
 		keys         string
 		templatesDir string
+		rateLimit    int
+		trustProxy   string
 	)
 	e := envflag.New(fs, lookup)
 	e.String(&cfg.BaseURL, "base-url", "APPROVALS_BASE_URL", "", "public base URL of the redeemer, as links are minted under it (required)", true)
@@ -32,6 +35,21 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 	e.String(&cfg.ListenAddr, "listen-addr", "APPROVALS_LISTEN_ADDR", ":8080", "address for links and /healthz", false)
 	e.String(&cfg.MetricsAddr, "metrics-addr", "APPROVALS_METRICS_ADDR", ":9090", "admin address for /metrics and /healthz", false)
 	e.String(&templatesDir, "templates-dir", "APPROVALS_TEMPLATES_DIR", "", "directory overriding the embedded templates (pages/*.html.tmpl, pages/style.css)", false)
+	e.Int(&rateLimit, "rate-limit", "APPROVALS_RATE_LIMIT", redeemer.DefaultRateLimit, "requests per second one client may make to the link routes, sustained; 0 turns the limit off", 0, 1_000_000)
+	e.Int(&cfg.RateBurst, "rate-burst", "APPROVALS_RATE_BURST", redeemer.DefaultRateBurst, "requests one client may make to the link routes at once", 1, 1_000_000)
+	e.String(&trustProxy, "trust-proxy-headers", "APPROVALS_TRUST_PROXY_HEADERS", "false", "true behind a load balancer: the client is the last X-Forwarded-For entry (only if nothing else can reach the redeemer)", false)
+	e.Check(func() error {
+		cfg.RateLimit = float64(rateLimit)
+		if rateLimit == 0 {
+			cfg.RateLimit = -1 // off; zero in Config means the default
+		}
+		v, err := strconv.ParseBool(trustProxy)
+		if err != nil {
+			return fmt.Errorf("APPROVALS_TRUST_PROXY_HEADERS: %q is not true or false", trustProxy)
+		}
+		cfg.TrustProxyHeaders = v
+		return nil
+	})
 	e.Check(func() error {
 		if cfg.BaseURL == "" {
 			return nil // reported as required

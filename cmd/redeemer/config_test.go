@@ -82,3 +82,50 @@ func TestParseConfigErrorsNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+func TestParseConfigRateLimit(t *testing.T) {
+	base := map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantLimit float64
+		wantBurst int
+		wantTrust bool
+		wantErr   string
+	}{
+		{"defaults", with(), 10, 100, false, ""},
+		{"set", with("APPROVALS_RATE_LIMIT", "3", "APPROVALS_RATE_BURST", "7", "APPROVALS_TRUST_PROXY_HEADERS", "true"), 3, 7, true, ""},
+		{"zero is off", with("APPROVALS_RATE_LIMIT", "0"), -1, 100, false, ""},
+		{"negative", with("APPROVALS_RATE_LIMIT", "-1"), 0, 0, false, "APPROVALS_RATE_LIMIT"},
+		{"burst zero", with("APPROVALS_RATE_BURST", "0"), 0, 0, false, "APPROVALS_RATE_BURST"},
+		{"trust not a bool", with("APPROVALS_TRUST_PROXY_HEADERS", "yes please"), 0, 0, false, "APPROVALS_TRUST_PROXY_HEADERS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfigTo(nil, env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RateLimit != tt.wantLimit || cfg.RateBurst != tt.wantBurst || cfg.TrustProxyHeaders != tt.wantTrust {
+				t.Errorf("limit %v burst %d trust %t; want %v %d %t", cfg.RateLimit, cfg.RateBurst, cfg.TrustProxyHeaders,
+					tt.wantLimit, tt.wantBurst, tt.wantTrust)
+			}
+		})
+	}
+}

@@ -270,6 +270,10 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			"APPROVALS_SIGNING_KEYS": "secret:ref:SigningKeysSecret",
 			"APPROVALS_LISTEN_ADDR":  ":8080",
 			"APPROVALS_METRICS_ADDR": ":9090",
+			// Behind the load balancer, which alone reaches the redeemer.
+			"APPROVALS_RATE_LIMIT":          "10",
+			"APPROVALS_RATE_BURST":          "100",
+			"APPROVALS_TRUST_PROXY_HEADERS": "true",
 		}},
 	}
 	for _, tt := range tests {

@@ -140,7 +140,9 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	}
 	base := "http://" + addr
 	red, err := startService(ctx, r.o.BinDir+"/redeemer", r.logPath("redeemer"), admin, r.env(
-		"APPROVALS_BASE_URL="+base, "APPROVALS_LISTEN_ADDR="+addr, "APPROVALS_METRICS_ADDR="+admin))
+		"APPROVALS_BASE_URL="+base, "APPROVALS_LISTEN_ADDR="+addr, "APPROVALS_METRICS_ADDR="+admin,
+		// wrk is one client: the per-client limit would measure itself.
+		"APPROVALS_RATE_LIMIT=0"))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,155 @@
+package redeemer
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestRateLimit(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst = 2, 3 })
+	p := b.path(t, approve)
+
+	get := func(remote string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "https://approvals.example.com"+p, nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		b.srv.ServeHTTP(w, r)
+		return w
+	}
+	for i := range 3 {
+		if w := get("198.51.100.7:1000"); w.Code != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d", i+1, w.Code)
+		}
+	}
+	w := get("198.51.100.7:1001")
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("request past the burst: %d, want 429", w.Code)
+	}
+	// Half a token is missing at rate 2/s: 0.5 s, rounded up to 1.
+	if got := w.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	for _, h := range []string{"Content-Security-Policy", "Referrer-Policy", "Cache-Control", "X-Frame-Options"} {
+		if w.Header().Get(h) == "" {
+			t.Errorf("429 without %s", h)
+		}
+	}
+	if body := w.Body.String(); !strings.Contains(body, "Too many requests") || !strings.Contains(body, "Nothing was changed") {
+		t.Errorf("429 page:\n%s", body)
+	}
+	if got := testutil.ToFloat64(b.srv.m.RateLimited); got != 1 {
+		t.Errorf("rate_limited_total = %v, want 1", got)
+	}
+	// Refused before the link is opened.
+	if got := b.linkChecks("ok"); got != 3 {
+		t.Errorf("links opened = %v, want 3", got)
+	}
+
+	// Another client has its own bucket; POST counts too.
+	r := httptest.NewRequest(http.MethodPost, "https://approvals.example.com"+p, nil)
+	r.RemoteAddr = "198.51.100.8:1000"
+	r.Header.Set("Accept", "application/json")
+	pw := httptest.NewRecorder()
+	b.srv.ServeHTTP(pw, r)
+	if pw.Code != http.StatusOK {
+		t.Fatalf("POST from another client: %d\n%s", pw.Code, pw.Body)
+	}
+
+	// Time refills the bucket.
+	b.now = b.now.Add(time.Second)
+	if w := get("198.51.100.7:1002"); w.Code != http.StatusOK {
+		t.Fatalf("after a second: %d", w.Code)
+	}
+
+	// Routes other than links are never limited.
+	for range 5 {
+		r := httptest.NewRequest(http.MethodGet, "https://approvals.example.com/healthz", nil)
+		r.RemoteAddr = "198.51.100.7:1003"
+		w := httptest.NewRecorder()
+		b.srv.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("/healthz: %d", w.Code)
+		}
+	}
+}
+
+func TestRateLimitJSON(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst = 1, 1 })
+	p := b.path(t, approve)
+	b.do(req{method: http.MethodGet, path: p, json: true})
+	w := b.do(req{method: http.MethodGet, path: p, json: true})
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), `"outcome":"rate_limited"`) {
+		t.Fatalf("second GET = %d %s, want 429 rate_limited", w.Code, w.Body)
+	}
+}
+
+func TestRateLimitOff(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst = -1, 1 })
+	p := b.path(t, approve)
+	for i := range 20 {
+		if w := b.do(req{method: http.MethodGet, path: p}); w.Code != http.StatusOK {
+			t.Fatalf("request %d with the limit off: %d", i+1, w.Code)
+		}
+	}
+}
+
+func TestClientOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		trust  bool
+		want   string // "" for none
+	}{
+		{"IPv4 peer", "203.0.113.5:4242", nil, false, "203.0.113.5/32"},
+		{"IPv6 peer by /64", "[2001:db8:1:2:3:4:5:6]:443", nil, false, "2001:db8:1:2::/64"},
+		{"IPv4-mapped IPv6", "[::ffff:203.0.113.5]:1", nil, false, "203.0.113.5/32"},
+		{"header ignored unless trusted", "10.0.0.9:1", []string{"203.0.113.5"}, false, "10.0.0.9/32"},
+		{"trusted: last entry", "10.0.0.9:1", []string{"1.2.3.4, 203.0.113.5"}, true, "203.0.113.5/32"},
+		{"trusted: last header line", "10.0.0.9:1", []string{"1.2.3.4", "203.0.113.6"}, true, "203.0.113.6/32"},
+		{"trusted without header: peer", "10.0.0.9:1", nil, true, "10.0.0.9/32"},
+		{"trusted, garbage appended", "10.0.0.9:1", []string{"203.0.113.5, not-an-ip"}, true, ""},
+		{"no address", "", nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			got, ok := clientOf(r, tt.trust)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("clientOf = %v, want none", got)
+				}
+				return
+			}
+			if !ok || got != netip.MustParsePrefix(tt.want) {
+				t.Fatalf("clientOf = %v, %t; want %s", got, ok, tt.want)
+			}
+		})
+	}
+}
+
+func TestLimiterForgetsIdleClients(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLimiter(10, 10, func() time.Time { return now })
+	for i := range 50 {
+		l.allow(netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32))
+	}
+	if n := l.clients(); n != 50 {
+		t.Fatalf("%d clients tracked, want 50", n)
+	}
+	now = now.Add(2 * time.Second) // a full refill is 1 s
+	l.allow(netip.MustParsePrefix("198.51.100.1/32"))
+	if n := l.clients(); n != 1 {
+		t.Fatalf("%d clients tracked after they went idle, want 1", n)
+	}
+}
