@@ -28,6 +28,9 @@ type PipelineResult struct {
 	Bound       float64       // C/L
 	SendMean    time.Duration // mean SendEmail time seen at the proxy
 	CPU         map[string]float64
+	// Baseline is emails/s of a bare SendEmail loop at the same concurrency
+	// and latency against the same emulator: this machine's ceiling.
+	Baseline float64
 }
 
 // CostResult is the worker's own CPU and memory per email.
@@ -220,11 +223,19 @@ func (r *run) pipeline(ctx context.Context) error {
 	}
 	recv := r.proxy.Op(faultproxy.SQS, "ReceiveMessage")
 	window := send.Last.Sub(recv.First)
+	// The baseline, in the same run and on the same emulator: SendEmail
+	// alone at the same concurrency and latency.
+	r.progress("baseline: bare SendEmail loop, C = %d", r.o.Concurrency)
+	baseline, err := r.ceiling(ctx, max(n/2, 1), r.o.Concurrency)
+	r.progressDone()
+	if err != nil {
+		return err
+	}
 	r.report.Pipeline = &PipelineResult{
 		Emails: n, Concurrency: r.o.Concurrency, SESLatency: r.o.SESLatency, Window: window,
 		Rate:     float64(n) / window.Seconds(),
 		Bound:    float64(r.o.Concurrency) / r.o.SESLatency.Seconds(),
-		SendMean: mean(send.Durations), CPU: shares,
+		SendMean: mean(send.Durations), CPU: shares, Baseline: baseline,
 	}
 	return nil
 }
