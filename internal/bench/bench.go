@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	if !o.ExternalKumo {
-		unlock, err := lockKumo(o.Root)
+		unlock, err := kumo.Lock(o.Root)
 		if err != nil {
 			return nil, err
 		}

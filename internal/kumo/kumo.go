@@ -177,3 +177,22 @@ func SentEmails(ctx context.Context) ([]SentEmail, error) {
 	}
 	return out.SentEmails, nil
 }
+
+// Lock takes the machine-wide lock on the emulator's port (a file under
+// root/bin), so that test packages, benchmarks and soak runs that start
+// their own kumo run one after another instead of fighting over port 4566.
+func Lock(root string) (unlock func(), err error) {
+	path := filepath.Join(root, "bin", ".kumo.lock")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -10,8 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"syscall"
+	"strings"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
@@ -41,12 +40,17 @@ func Main(m interface{ Run() int }) {
 }
 
 func run(m interface{ Run() int }) int {
+	if fuzzWorker() {
+		// A fuzzing worker process runs fuzz targets only: the process
+		// that started it holds the emulator (and its lock) already.
+		return m.Run()
+	}
 	root, err := kumo.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kumotest:", err)
 		return 1
 	}
-	unlock, err := lock(filepath.Join(root, "bin", ".kumo.lock"))
+	unlock, err := kumo.Lock(root)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kumotest:", err)
 		return 1
@@ -61,17 +65,13 @@ func run(m interface{ Run() int }) int {
 	return m.Run()
 }
 
-func lock(path string) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+// fuzzWorker reports whether this test binary was started by `go test
+// -fuzz` to run inputs (flags are not parsed yet when TestMain runs).
+func fuzzWorker() bool {
+	for _, a := range os.Args[1:] {
+		if a == "-test.fuzzworker" || strings.HasPrefix(a, "-test.fuzzworker=") {
+			return true
+		}
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return false
 }
