@@ -52,6 +52,30 @@ bench: build $(KUMO) ## load and micro benchmarks (about 10 minutes); writes the
 	./scripts/install-wrk.sh
 	$(BIN)/approvals bench -write BENCHMARKS.md
 
+# Fuzz targets as package:Target; each runs FUZZTIME after its committed
+# corpus (testdata/fuzz/) passes. New crashers land in testdata/fuzz/ too.
+FUZZ_TARGETS := ./link:FuzzOpen ./link:FuzzDecodeClaims ./worker:FuzzDecodeRequest \
+	./redeemer:FuzzLinkRoute ./redeemer:FuzzReadComment
+FUZZTIME     ?= 10s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s); CI runs it after make test
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+.PHONY: soak
+soak: build $(KUMO) ## faults, worker kills and duplicate deliveries over 2,000 executions (about 10 minutes); writes the ledger into RELIABILITY.md
+	$(BIN)/approvals soak -write RELIABILITY.md
+
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+
+.PHONY: vulncheck
+vulncheck: ## known vulnerabilities in the code's call graph (needs vuln.go.dev; not part of make test)
+	$(GO) run $(GOVULNCHECK) ./...
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)

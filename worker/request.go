@@ -29,6 +29,12 @@ const (
 	MaxOutputLen    = 1024
 	MaxRedirectLen  = 2048
 	MaxTaskTokenLen = 2048 // the Step Functions limit
+	// MaxBodyBytes is Step Functions' own limit on what a state can pass
+	// (256 KiB): nothing larger comes from a state machine.
+	MaxBodyBytes = 256 << 10
+	// MaxDataDepth bounds the nesting of "data": templates walk it, and
+	// an email is no place for deeper structure.
+	MaxDataDepth = 32
 	MaxExpiry       = 365 * 24 * time.Hour
 	DefaultExpiry   = 72 * time.Hour
 
@@ -136,6 +142,15 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 	}
 
 	d := decoder{raw: raw}
+	// The size and encoding are checked after the token is found, so that
+	// even such a request fails its execution fast.
+	if len(body) > MaxBodyBytes {
+		d.problemf("body: %d bytes, at most %d", len(body), MaxBodyBytes)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		d.problemf("body: not valid UTF-8")
+	}
 	var unknown []string
 	for k := range raw {
 		if !slices.Contains(requestFields, k) {
@@ -304,11 +319,42 @@ func (d *decoder) data(r *Request) {
 	if !ok || string(bytes.TrimSpace(b)) == "null" {
 		return
 	}
+	if depth(b) > MaxDataDepth {
+		d.problemf("data: nested deeper than %d levels", MaxDataDepth)
+		return
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber() // show numbers as written, big ones exactly
 	if err := dec.Decode(&r.Data); err != nil {
 		d.problemf("data: must be a JSON object")
 	}
+}
+
+// depth returns how deeply the JSON value b nests objects and arrays,
+// without decoding it (b is already known to be valid JSON).
+func depth(b []byte) int {
+	n, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			n++
+			deepest = max(deepest, n)
+		case c == '}' || c == ']':
+			n--
+		}
+	}
+	return deepest
 }
 
 func (d *decoder) actions(r *Request, hasToken bool) {

@@ -1,0 +1,78 @@
+package worker
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/sfn-approvals/sfn-approvals/link"
+)
+
+// FuzzDecodeRequest feeds arbitrary message bodies to the decoder and, when
+// one is accepted, through composing its emails. Whatever the body, the
+// decoder must not panic, must say why it refuses, must never echo the task
+// token, and what it accepts must hold the contract's limits. Seeds are in
+// testdata/fuzz/FuzzDecodeRequest; `make fuzz` runs it for a bounded time.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte(`{"taskToken":"T0KEN","to":["ben@example.com"],"subject":"Deploy 42"}`))
+	f.Add([]byte(`{"to":["a@example.com"],"subject":"done","template":"notification","data":{"outcome":"approved"}}`))
+	tmpls, err := LoadTemplates("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	kr, err := link.ParseKeyring(testKeys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &Handler{Keyring: kr, BaseURL: testBaseURL, Sender: "approvals@example.com", Templates: tmpls}
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeRequest(body, DecodeOptions{Now: testNow, Templates: tmpls})
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error is not a *ValidationError: %v", err)
+			}
+			if len(ve.Problems) == 0 {
+				t.Fatal("refused without a problem")
+			}
+			if ve.taskToken != "" && len(ve.taskToken) >= 8 && strings.Contains(ve.Error(), ve.taskToken) {
+				t.Fatalf("problem echoes the task token: %q", ve.Error())
+			}
+			if cause := failureCause(ve.Problems); len(cause) > maxCauseLen {
+				t.Fatalf("failure cause of %d bytes, over the Step Functions limit", len(cause))
+			}
+			return
+		}
+		if len(body) > MaxBodyBytes || !utf8.Valid(body) {
+			t.Fatalf("accepted a body of %d bytes, valid UTF-8: %t", len(body), utf8.Valid(body))
+		}
+		n := len(req.To) + len(req.Cc)
+		if len(req.To) == 0 || n > MaxRecipients {
+			t.Fatalf("accepted %d recipients", n)
+		}
+		if strings.ContainsAny(req.Subject, "\r\n") || strings.TrimSpace(req.Subject) == "" {
+			t.Fatalf("accepted subject %q", req.Subject)
+		}
+		for _, a := range req.Recipients() {
+			if strings.ContainsAny(a.Address+a.Name, "\r\n") {
+				t.Fatalf("accepted address %q", a.String())
+			}
+		}
+		if !req.Notification() {
+			if len(req.Actions) == 0 || len(req.Actions) > MaxActions {
+				t.Fatalf("accepted %d actions", len(req.Actions))
+			}
+			if !req.ExpiresAt.After(testNow) || req.ExpiresAt.After(testNow.Add(MaxExpiry)) {
+				t.Fatalf("accepted expiry %s", req.ExpiresAt)
+			}
+		}
+		// An accepted request either renders for every recipient or fails
+		// with an error (a template may refuse some data): never a panic.
+		emails, err := h.compose(req)
+		if err == nil && len(emails) != n {
+			t.Fatalf("%d emails for %d recipients", len(emails), n)
+		}
+	})
+}
