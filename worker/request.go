@@ -34,9 +34,9 @@ const (
 	MaxBodyBytes = 256 << 10
 	// MaxDataDepth bounds the nesting of "data": templates walk it, and
 	// an email is no place for deeper structure.
-	MaxDataDepth = 32
-	MaxExpiry       = 365 * 24 * time.Hour
-	DefaultExpiry   = 72 * time.Hour
+	MaxDataDepth  = 32
+	MaxExpiry     = 365 * 24 * time.Hour
+	DefaultExpiry = 72 * time.Hour
 
 	// DefaultApprovalTemplate and DefaultNotificationTemplate are used when a
 	// request names none: with a task token and without.
