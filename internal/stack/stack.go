@@ -74,6 +74,9 @@ type proc struct {
 	stopFn func()
 	done   chan error
 	log    *os.File
+	// What start was given, so Restart can start the service again.
+	adminAddr string
+	env       []string
 }
 
 func (o *Options) defaults() error {
@@ -253,7 +256,13 @@ func (s *Stack) createStateMachine(ctx context.Context) error {
 
 // start runs a service binary and waits for its /healthz on adminAddr.
 func (s *Stack) start(ctx context.Context, name, adminAddr string, env []string) error {
-	lf, err := os.Create(filepath.Join(s.LogDir, name+".log"))
+	return s.startLog(ctx, name, adminAddr, env, os.O_TRUNC)
+}
+
+// startLog is start with the log file opened with mode (os.O_TRUNC for a
+// fresh log, os.O_APPEND to continue one).
+func (s *Stack) startLog(ctx context.Context, name, adminAddr string, env []string, mode int) error {
+	lf, err := os.OpenFile(filepath.Join(s.LogDir, name+".log"), os.O_CREATE|os.O_WRONLY|mode, 0o644)
 	if err != nil {
 		return err
 	}
@@ -267,7 +276,7 @@ func (s *Stack) start(ctx context.Context, name, adminAddr string, env []string)
 		lf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: lf, done: make(chan error, 1)}
+	p := &proc{name: name, cmd: cmd, log: lf, done: make(chan error, 1), adminAddr: adminAddr, env: env}
 	go func() { p.done <- cmd.Wait() }()
 	s.procs = append(s.procs, p)
 
@@ -323,6 +332,27 @@ func (s *Stack) Wait(name string, timeout time.Duration) error {
 				return fmt.Errorf("%s still running after %s", name, timeout)
 			}
 		}
+	}
+	return fmt.Errorf("no process %q", name)
+}
+
+// Restart starts a service again, with the same settings, after it has
+// exited (a test killed it); its log goes on in the same file. It returns
+// once the service answers its health check.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	for i, p := range s.procs {
+		if p.name != name || p.cmd == nil {
+			continue
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+		default:
+			return fmt.Errorf("%s is still running; stop it before Restart", name)
+		}
+		p.log.Close()
+		s.procs = append(s.procs[:i:i], s.procs[i+1:]...)
+		return s.startLog(ctx, name, p.adminAddr, p.env, os.O_APPEND)
 	}
 	return fmt.Errorf("no process %q", name)
 }

@@ -1,0 +1,422 @@
+// Package soak runs the whole product under abuse and proves that nothing
+// is lost: the real worker and redeemer binaries against kumo's Step
+// Functions, SQS and SES, behind internal/faultproxy (throttling, 5xx,
+// latency spikes, connection resets), a short visibility timeout so some
+// messages arrive twice, the worker killed with SIGKILL and restarted
+// mid-run, and a bot that acts like an approver on every email. It ends with
+// a Ledger that accounts for every execution and every message.
+//
+// `approvals soak` (make soak) runs 2,000 executions; a test runs a small
+// one as part of make test.
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
+	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
+)
+
+// Options size the run. Zero values take the defaults noted.
+type Options struct {
+	Root   string // repository root (default: found from the go command)
+	BinDir string // worker and redeemer binaries (default Root/bin)
+	LogDir string // service logs (default Root/bin/logs/soak)
+
+	Executions  int     // executions started (2,000)
+	InvalidRate float64 // share of deliberately invalid requests, which must fail fast (0.02)
+	Kills       int     // SIGKILLs of the worker, spread over the start phase (3)
+	StartRate   float64 // executions started per second (10)
+	Concurrency int     // worker APPROVALS_CONCURRENCY (16)
+	Approvers   int     // bot workers acting on emails at once (8)
+	// Visibility is the queue's and the worker's visibility timeout (10 s,
+	// the worker's minimum): short, so a killed worker's messages, or one
+	// whose renewal a latency spike delays, are delivered again.
+	Visibility time.Duration
+	// MaxReceives is the redrive limit (20): high enough that transient
+	// faults do not dead-letter good requests.
+	MaxReceives int
+	// Settle bounds the wait, after the last execution started, for every
+	// execution to end and the queue to drain (10 min).
+	Settle time.Duration
+	// NoFaults turns the fault proxy's faults off (for comparison runs).
+	NoFaults bool
+	Seed     uint64 // fault draws and the approve/reject mix (1)
+
+	// Ports of the services (defaults 28080, 29091, 29092), apart from
+	// those of approvals dev and the end-to-end tests.
+	RedeemerAddr, RedeemerAdminAddr, WorkerAdminAddr string
+	// ExternalKumo uses an emulator already running (a test's); otherwise
+	// one is started, under the same lock the tests take.
+	ExternalKumo bool
+	// Progress receives a live progress line ("\r..."); nil discards it.
+	Progress io.Writer
+}
+
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		r, err := kumo.RepoRoot()
+		if err != nil {
+			return err
+		}
+		o.Root = r
+	}
+	if o.BinDir == "" {
+		o.BinDir = filepath.Join(o.Root, "bin")
+	}
+	if o.LogDir == "" {
+		o.LogDir = filepath.Join(o.Root, "bin", "logs", "soak")
+	}
+	if o.Executions == 0 {
+		o.Executions = 2000
+	}
+	if o.InvalidRate == 0 {
+		o.InvalidRate = 0.02
+	}
+	if o.Kills < 0 {
+		o.Kills = 0
+	} else if o.Kills == 0 {
+		o.Kills = 3
+	}
+	if o.StartRate == 0 {
+		o.StartRate = 10
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 16
+	}
+	if o.Approvers == 0 {
+		o.Approvers = 8
+	}
+	if o.Visibility == 0 {
+		o.Visibility = 10 * time.Second
+	}
+	if o.MaxReceives == 0 {
+		o.MaxReceives = 20
+	}
+	if o.Settle == 0 {
+		o.Settle = 10 * time.Minute
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.RedeemerAddr, "127.0.0.1:28080")
+	def(&o.RedeemerAdminAddr, "127.0.0.1:29091")
+	def(&o.WorkerAdminAddr, "127.0.0.1:29092")
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return nil
+}
+
+// Faults are what the proxy does to the services' AWS calls in a soak.
+func Faults() map[faultproxy.Service]faultproxy.Fault {
+	return map[faultproxy.Service]faultproxy.Fault{
+		// SES: 10% throttling, 2% 5xx, some slow sends and dropped
+		// connections.
+		faultproxy.SESv2: {Latency: 5 * time.Millisecond, Jitter: 20 * time.Millisecond,
+			ThrottleRate: 0.10, ServerErrorRate: 0.02, ResetRate: 0.01,
+			SpikeRate: 0.01, Spike: 3 * time.Second, Operations: []string{"SendEmail"}},
+		// Step Functions: 5% throttling of the decisions (and of the
+		// worker's fail-fast calls).
+		faultproxy.SFN: {Latency: 5 * time.Millisecond, Jitter: 10 * time.Millisecond,
+			ThrottleRate: 0.05, Operations: []string{"SendTaskSuccess", "SendTaskFailure"}},
+		// SQS: rare resets (a delete or receive whose answer is lost) and
+		// spikes longer than the visibility timeout, so that some messages
+		// are delivered twice.
+		faultproxy.SQS: {ResetRate: 0.005, SpikeRate: 0.003, Spike: 12 * time.Second},
+	}
+}
+
+// Run runs the soak and returns its ledger. The error is about running it
+// (start-up, the emulator); a run that breaks a promise returns a ledger
+// whose Failures say which.
+func Run(ctx context.Context, o Options) (*Ledger, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if !o.ExternalKumo {
+		unlock, err := lockKumo(o.Root)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	proxy, err := faultproxy.New(kumo.Endpoint, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	psrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = psrv.Serve(ln) }()
+	defer psrv.Close()
+	proxyURL := "http://" + ln.Addr().String()
+
+	vis := fmt.Sprint(int(o.Visibility / time.Second))
+	st, err := stack.Up(ctx, stack.Options{
+		Root: o.Root, BinDir: o.BinDir, LogDir: o.LogDir, ExternalKumo: o.ExternalKumo,
+		RedeemerAddr: o.RedeemerAddr, RedeemerAdminAddr: o.RedeemerAdminAddr, WorkerAdminAddr: o.WorkerAdminAddr,
+		VisibilitySeconds: int(o.Visibility / time.Second), MaxReceives: o.MaxReceives,
+		// The services reach AWS through the proxy; the state machine's
+		// own SQS calls go to kumo directly.
+		WorkerEnv: []string{"AWS_ENDPOINT_URL=" + proxyURL, "APPROVALS_VISIBILITY_TIMEOUT=" + vis + "s",
+			fmt.Sprintf("APPROVALS_CONCURRENCY=%d", o.Concurrency), "APPROVALS_SHUTDOWN_GRACE=5s"},
+		// The bot is one client: a limit it can meet, with 429s it must
+		// honour.
+		RedeemerEnv: []string{"AWS_ENDPOINT_URL=" + proxyURL, "APPROVALS_RATE_LIMIT=50", "APPROVALS_RATE_BURST=50"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local stack: %w", err)
+	}
+	defer st.Close()
+	if !o.NoFaults {
+		for svc, f := range Faults() {
+			proxy.Set(svc, f)
+		}
+	}
+
+	r := newRun(o, st)
+	l, err := r.run(ctx)
+	if l != nil {
+		for _, svc := range faultproxy.Services {
+			l.Faults[string(svc)] = proxy.Stats(svc)
+		}
+		l.Cores = runtime.NumCPU()
+	}
+	return l, err
+}
+
+// run is one soak's shared state.
+type run struct {
+	o     Options
+	st    *stack.Stack
+	rng   *rand.Rand
+	runID string
+
+	mu    sync.Mutex
+	execs []*execution // in start order
+	bySub map[string]*execution
+	kills int
+}
+
+// execution is one started execution and what the bot saw of it.
+type execution struct {
+	n       int
+	arn     string
+	subject string
+	invalid bool   // started with a request the worker must refuse
+	action  string // approve or reject, for a valid one
+
+	// Guarded by run.mu.
+	emails        int // approval emails to the approver
+	notifications int // outcome emails to the requester
+	acted         bool
+	decided       string // how the bot's decision ended: recorded, gone-after-retry
+	dupChecked    int    // duplicate emails whose link was tried after the decision
+}
+
+func newRun(o Options, st *stack.Stack) *run {
+	return &run{o: o, st: st, rng: rand.New(rand.NewPCG(o.Seed, 7)), bySub: map[string]*execution{},
+		runID: fmt.Sprintf("%x", time.Now().UnixNano()%0xffffff)}
+}
+
+func (r *run) run(ctx context.Context) (*Ledger, error) {
+	start := time.Now()
+	l := newLedger()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	b := newBot(r, l)
+	botDone := make(chan struct{})
+	go func() { defer close(botDone); b.run(ctx) }()
+	progressDone := make(chan struct{})
+	go func() { defer close(progressDone); r.progress(ctx, b, start) }()
+
+	err := r.startAll(ctx, l)
+	if err == nil {
+		err = r.settle(ctx, b)
+	}
+	cancel()
+	<-botDone
+	<-progressDone
+	fmt.Fprintln(r.o.Progress)
+	if err != nil && !errors.Is(err, errSettleTimeout) {
+		return nil, err
+	}
+	// The account is taken from AWS (the emulator), not from what the bot
+	// believes: every execution described, the outbox and the DLQ read.
+	if aerr := r.account(context.WithoutCancel(ctx), l, b); aerr != nil {
+		return nil, aerr
+	}
+	l.Duration = time.Since(start).Round(time.Second)
+	return l, nil
+}
+
+// startAll starts the executions at StartRate and kills the worker Kills
+// times along the way, restarting it each time.
+func (r *run) startAll(ctx context.Context, l *Ledger) error {
+	killAt := map[int]bool{}
+	for k := 1; k <= r.o.Kills; k++ {
+		killAt[r.o.Executions*k/(r.o.Kills+1)] = true
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / r.o.StartRate))
+	defer tick.Stop()
+	for n := 0; n < r.o.Executions; n++ {
+		if killAt[n] {
+			if err := r.killWorker(ctx); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		e := &execution{n: n, subject: fmt.Sprintf("Soak %s #%d: approve change %d", r.runID, n, n)}
+		e.invalid = r.rng.Float64() < r.o.InvalidRate
+		e.action = "approve"
+		if r.rng.IntN(2) == 1 {
+			e.action = "reject"
+		}
+		approvers := []string{"approver@example.com"}
+		if e.invalid {
+			approvers = []string{"not an address"}
+		}
+		in := map[string]any{
+			"approvers": approvers,
+			"requester": []string{"requester@example.com"},
+			"subject":   e.subject,
+			"details":   map[string]any{"change": n, "run": r.runID},
+		}
+		arn, err := r.st.StartExecution(ctx, in)
+		if err != nil {
+			return err
+		}
+		e.arn = arn
+		r.mu.Lock()
+		r.execs = append(r.execs, e)
+		r.bySub[e.subject] = e
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// killWorker sends SIGKILL to the worker, so its in-flight messages are
+// abandoned mid-send, and starts it again.
+func (r *run) killWorker(ctx context.Context) error {
+	if err := r.st.Signal("worker", syscall.SIGKILL); err != nil {
+		return err
+	}
+	_ = r.st.Wait("worker", 30*time.Second) // exits with "signal: killed"
+	if err := r.st.Restart(ctx, "worker"); err != nil {
+		return fmt.Errorf("restart worker: %w", err)
+	}
+	r.mu.Lock()
+	r.kills++
+	r.mu.Unlock()
+	return nil
+}
+
+var errSettleTimeout = errors.New("executions still running when the settle time ran out")
+
+// settle waits until every execution has ended, the bot has nothing left
+// to do and the request queue is empty, or until Settle runs out.
+func (r *run) settle(ctx context.Context, b *bot) error {
+	deadline := time.Now().Add(r.o.Settle)
+	for {
+		running, err := r.running(ctx)
+		if err != nil {
+			return err
+		}
+		if running == 0 && b.idle() {
+			queued, err := r.queued(ctx, r.st.QueueURL)
+			if err != nil {
+				return err
+			}
+			if queued == 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errSettleTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (r *run) snapshot() []*execution {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*execution(nil), r.execs...)
+}
+
+// progress prints one line, refreshed every second, until ctx ends.
+func (r *run) progress(ctx context.Context, b *bot, start time.Time) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		started, kills := len(r.execs), r.kills
+		var emails, dups, decided int
+		for _, e := range r.execs {
+			emails += e.emails
+			if e.emails > 1 {
+				dups++
+			}
+			if e.decided != "" {
+				decided++
+			}
+		}
+		r.mu.Unlock()
+		s := b.stats()
+		fmt.Fprintf(r.o.Progress, "\r%4ds  started %d/%d  approval emails %d (requests emailed twice+ %d)  decided %d  429s %d  503s %d  410s on duplicates %d  worker kills %d   ",
+			int(time.Since(start).Seconds()), started, r.o.Executions, emails, dups, decided, s.limited, s.unavailable, s.dupGone, kills)
+	}
+}
+
+// lockKumo takes the lock the tests take around the emulator, so a soak
+// and a test run never share port 4566.
+func lockKumo(root string) (func(), error) {
+	path := filepath.Join(root, "bin", ".kumo.lock")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,78 @@
+package soak
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+)
+
+func TestMain(m *testing.M) { kumotest.Main(m) }
+
+// TestSmallSoak is make soak in miniature: 40 executions through faults,
+// one SIGKILL of the worker, duplicate deliveries, and the bot. It asserts
+// the ledger's accounting, never how long anything took.
+func TestSmallSoak(t *testing.T) {
+	root, err := kumo.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/worker", "./cmd/redeemer")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build binaries: %v\n%s", err, out)
+	}
+	var progress strings.Builder
+	l, err := Run(context.Background(), Options{
+		Root: root, BinDir: bin, LogDir: filepath.Join(bin, "logs"), ExternalKumo: true,
+		Executions: 40, Kills: 1, StartRate: 20, InvalidRate: 0.1,
+		// Bounds a broken run; a good one ends as soon as all is accounted.
+		Settle:   5 * time.Minute,
+		Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ledger:\n%s", l.Markdown())
+	if err := l.Err(); err != nil {
+		logs, _ := os.ReadFile(filepath.Join(bin, "logs", "worker.log"))
+		t.Fatalf("%v\nworker log tail:\n%s", err, tail(string(logs), 3000))
+	}
+	if l.Started != 40 || l.Kills != 1 {
+		t.Errorf("started %d, kills %d; want 40, 1", l.Started, l.Kills)
+	}
+	if l.Invalid == 0 || l.FailedFast != l.Invalid {
+		t.Errorf("invalid %d, failed fast %d: want some, all failed fast", l.Invalid, l.FailedFast)
+	}
+	if got := l.Approved + l.Rejected + l.FailedFast + l.StillRunning; got != l.Started {
+		t.Errorf("approved %d + rejected %d + failed fast %d + running %d = %d, want every one of %d started",
+			l.Approved, l.Rejected, l.FailedFast, l.StillRunning, got, l.Started)
+	}
+	if l.EmailsMin < 1 {
+		t.Errorf("a valid request got %d emails", l.EmailsMin)
+	}
+	if l.EmailedTwice != l.DuplicateGone {
+		// Every second copy's link was tried and refused.
+		t.Errorf("%d requests emailed twice, %d duplicate links answered 410", l.EmailedTwice, l.DuplicateGone)
+	}
+	if l.Faults["sesv2"].Requests == 0 || l.Faults["sesv2"].Throttled+l.Faults["sesv2"].ServerErrors == 0 {
+		t.Errorf("no faults injected into SES: %+v", l.Faults["sesv2"])
+	}
+	if !strings.Contains(progress.String(), "started 40/40") {
+		t.Errorf("progress line never showed the last start:\n%q", tail(progress.String(), 500))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
