@@ -18,7 +18,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -153,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 		return nil, err
 	}
 	if !o.ExternalKumo {
-		unlock, err := lockKumo(o.Root)
+		unlock, err := kumo.Lock(o.Root)
 		if err != nil {
 			return nil, err
 		}
@@ -401,22 +400,4 @@ func (r *run) progress(ctx context.Context, b *bot, start time.Time) {
 		fmt.Fprintf(r.o.Progress, "\r%4ds  started %d/%d  approval emails %d (requests emailed twice+ %d)  decided %d  429s %d  503s %d  410s on duplicates %d  worker kills %d   ",
 			int(time.Since(start).Seconds()), started, r.o.Executions, emails, dups, decided, s.limited, s.unavailable, s.dupGone, kills)
 	}
-}
-
-// lockKumo takes the lock the tests take around the emulator, so a soak
-// and a test run never share port 4566.
-func lockKumo(root string) (func(), error) {
-	path := filepath.Join(root, "bin", ".kumo.lock")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
