@@ -23,7 +23,7 @@ type PipelineResult struct {
 	Emails      int
 	Concurrency int
 	SESLatency  time.Duration
-	Window      time.Duration // first ReceiveMessage to last SendEmail answer
+	Window      time.Duration // first SendEmail arrival to last SendEmail answer
 	Rate        float64       // emails/s over Window
 	Bound       float64       // C/L
 	SendMean    time.Duration // mean SendEmail time seen at the proxy
@@ -146,6 +146,11 @@ func (r *run) startWorker(ctx context.Context, queueURL string) (*service, error
 		return nil, err
 	}
 	return startService(ctx, r.o.BinDir+"/worker", r.logPath("worker"), admin, r.env(
+		// SQS goes straight to the emulator: no phase injects SQS faults,
+		// and through the proxy a few long-poll answers per run arrived
+		// truncated under load, stalling the run for a visibility timeout
+		// (an open bug of the proxy, not of the worker or kumo).
+		"AWS_ENDPOINT_URL_SQS="+kumo.Endpoint,
 		"APPROVALS_QUEUE_URL="+queueURL,
 		"APPROVALS_SENDER=approvals@example.com",
 		"APPROVALS_BASE_URL=https://approvals.example.com",
@@ -221,8 +226,7 @@ func (r *run) pipeline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	recv := r.proxy.Op(faultproxy.SQS, "ReceiveMessage")
-	window := send.Last.Sub(recv.First)
+	window := send.Last.Sub(send.First)
 	// The baseline, in the same run and on the same emulator: SendEmail
 	// alone at the same concurrency and latency.
 	r.progress("baseline: bare SendEmail loop, C = %d", r.o.Concurrency)
@@ -267,8 +271,7 @@ func (r *run) cost(ctx context.Context) error {
 		return err
 	}
 	u := rusageOf(ps)
-	recv := r.proxy.Op(faultproxy.SQS, "ReceiveMessage")
-	window := send.Last.Sub(recv.First)
+	window := send.Last.Sub(send.First)
 	r.report.Cost = &CostResult{
 		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
 		Rate: float64(n) / window.Seconds(), CPUShares: shares, WallWindow: window,
