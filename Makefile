@@ -27,7 +27,7 @@ dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; 
 
 .PHONY: setup
 setup: $(KUMO) ## install what the tests need: the emulator, Debian's chromium (browser test)
-	./scripts/install-chromium.sh
+	./scripts/apt-install.sh chromium chromium fonts-dejavu-core
 
 .PHONY: test
 test: setup test-deploy ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
@@ -35,7 +35,7 @@ test: setup test-deploy ## run every test (unit, integration against kumo, end t
 
 .PHONY: test-deploy
 test-deploy: $(KUMO) ## check deploy/ (template, state machines, rules, dashboard) against the code; installs promtool if missing
-	./deploy/install-promtool.sh
+	./scripts/apt-install.sh promtool prometheus
 	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: screenshots
@@ -49,7 +49,7 @@ lint: ## gofmt and go vet
 
 .PHONY: bench
 bench: build $(KUMO) ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
-	./scripts/install-wrk.sh
+	./scripts/apt-install.sh wrk wrk
 	$(BIN)/approvals bench -write BENCHMARKS.md
 
 # Fuzz targets as package:Target; each runs FUZZTIME after its committed

@@ -47,12 +47,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *micro != "" {
 		o.MicroPackages = strings.Split(*micro, ",")
 	}
-	if o.BinDir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.BinDir = filepath.Dir(exe)
+	if err := besideMe(&o.BinDir); err != nil {
+		return err
 	}
 	o.Progress = stderr
 	rep, err := bench.Run(ctx, o)

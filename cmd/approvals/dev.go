@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/stack"
@@ -28,12 +26,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *binDir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		*binDir = filepath.Dir(exe)
+	if err := besideMe(binDir); err != nil {
+		return err
 	}
 	progress := func(s string) { fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05"), s) }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"syscall"
 )
@@ -54,4 +55,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "approvals %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// besideMe fills an empty *dir with the directory of this executable, where
+// `make build` puts the worker and redeemer binaries too.
+func besideMe(dir *string) error {
+	if *dir != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	*dir = filepath.Dir(exe)
+	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/soak"
 )
@@ -33,12 +31,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.BinDir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.BinDir = filepath.Dir(exe)
+	if err := besideMe(&o.BinDir); err != nil {
+		return err
 	}
 	o.Progress = stderr
 	l, err := soak.Run(ctx, o)

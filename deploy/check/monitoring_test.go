@@ -31,7 +31,7 @@ func promtool(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	path, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Fatal("promtool not found: run deploy/install-promtool.sh (make test-deploy does)")
+		t.Fatal("promtool not found: run scripts/apt-install.sh promtool prometheus (make test-deploy does)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -114,7 +114,7 @@ func promtoolCheckMetrics(t *testing.T, exposition string) {
 	t.Helper()
 	path, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Fatal("promtool not found: run deploy/install-promtool.sh (make test-deploy does)")
+		t.Fatal("promtool not found: run scripts/apt-install.sh promtool prometheus (make test-deploy does)")
 	}
 	cmd := exec.Command(path, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
