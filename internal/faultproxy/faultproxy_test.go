@@ -202,7 +202,17 @@ func TestOpStatsCountResets(t *testing.T) {
 	if err := sendTaskSuccess(cfg); err == nil {
 		t.Fatal("reset connection: no error")
 	}
-	if got := p.Op(SFN, "SendTaskSuccess"); got.Count != 1 || got.Errors != 1 {
-		t.Errorf("count %d, errors %d; want 1, 1", got.Count, got.Errors)
+	// The client sees the closed connection before the proxy's handler has
+	// returned and recorded it, so wait for the record.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := p.Op(SFN, "SendTaskSuccess")
+		if got.Count == 1 && got.Errors == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("count %d, errors %d; want 1, 1", got.Count, got.Errors)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
