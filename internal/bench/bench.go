@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	if !o.ExternalKumo {
-		unlock, err := kumo.Lock(o.Root)
+		unlock, err := kumo.Lock()
 		if err != nil {
 			return nil, err
 		}

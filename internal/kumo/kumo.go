@@ -178,14 +178,13 @@ func SentEmails(ctx context.Context) ([]SentEmail, error) {
 	return out.SentEmails, nil
 }
 
-// Lock takes the machine-wide lock on the emulator's port (a file under
-// root/bin), so that test packages, benchmarks and soak runs that start
-// their own kumo run one after another instead of fighting over port 4566.
-func Lock(root string) (unlock func(), err error) {
-	path := filepath.Join(root, "bin", ".kumo.lock")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
+// Lock takes the machine-wide lock on the emulator's port, so that test
+// packages, benchmarks and soak runs that start their own kumo run one after
+// another instead of fighting over port 4566. The port belongs to the machine,
+// not to one checkout, so the lock file lives in the system's temporary
+// directory: two clones of the repository wait for each other too.
+func Lock() (unlock func(), err error) {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("sfn-approvals-kumo-%d.lock", Port))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

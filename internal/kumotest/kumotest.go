@@ -50,7 +50,7 @@ func run(m interface{ Run() int }) int {
 		fmt.Fprintln(os.Stderr, "kumotest:", err)
 		return 1
 	}
-	unlock, err := kumo.Lock(root)
+	unlock, err := kumo.Lock()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kumotest:", err)
 		return 1

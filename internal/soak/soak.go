@@ -152,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 		return nil, err
 	}
 	if !o.ExternalKumo {
-		unlock, err := kumo.Lock(o.Root)
+		unlock, err := kumo.Lock()
 		if err != nil {
 			return nil, err
 		}
