@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -34,30 +34,12 @@ const testKeys = "k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:HxwdHh8aGxw
 // that a leak into the logs cannot go unnoticed.
 var taskToken = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("task-token-bytes"), 40))
 
-// syncBuffer collects log output from handlers that may run concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type bundle struct {
 	srv     *Server
 	sfn     *fakeSFN
 	kr      *link.Keyring
 	now     time.Time
-	logs    *syncBuffer
+	logs    *testio.SyncBuffer
 	secrets []string // must never be logged
 }
 
@@ -67,7 +49,7 @@ func setup(t testing.TB, opts ...func(*Config)) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{sfn: &fakeSFN{}, kr: kr, now: time.Date(2026, 11, 25, 9, 30, 15, 0, time.UTC), logs: &syncBuffer{}}
+	b := &bundle{sfn: &fakeSFN{}, kr: kr, now: time.Date(2026, 11, 25, 9, 30, 15, 0, time.UTC), logs: &testio.SyncBuffer{}}
 	cfg := Config{
 		BaseURL: "https://approvals.example.com",
 		Keyring: kr,
