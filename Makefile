@@ -18,12 +18,12 @@ $(KUMO): tools/go.mod tools/go.sum
 tools: $(KUMO) ## build the emulator (kumo) from the tools module
 
 .PHONY: build
-build: ## build worker, redeemer and approvals into bin/
+build: ## build worker, redeemer, approvals and the development harness approvals-dev into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: dev
 dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; Ctrl-C stops it
-	$(BIN)/approvals dev
+	$(BIN)/approvals-dev dev
 
 .PHONY: setup
 setup: $(KUMO) ## install what the tests need: the emulator, Debian's chromium (browser test)
@@ -50,7 +50,7 @@ lint: ## gofmt and go vet
 .PHONY: bench
 bench: build $(KUMO) ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
 	./scripts/apt-install.sh wrk wrk
-	$(BIN)/approvals bench -write BENCHMARKS.md
+	$(BIN)/approvals-dev bench -write BENCHMARKS.md
 
 # Fuzz targets as package:Target; each runs FUZZTIME after its committed
 # corpus (testdata/fuzz/) passes. New crashers land in testdata/fuzz/ too.
@@ -71,7 +71,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s); CI runs it after
 
 .PHONY: soak
 soak: build $(KUMO) ## faults, worker kills and duplicate deliveries over 2,000 executions (about 5 minutes); writes the ledger into RELIABILITY.md
-	$(BIN)/approvals soak -write RELIABILITY.md
+	$(BIN)/approvals-dev soak -write RELIABILITY.md
 
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 

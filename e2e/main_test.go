@@ -1,7 +1,7 @@
 // Package e2e tests the whole product through the real binaries: it builds
 // worker and redeemer, starts them against the kumo emulator with the
 // example state machine from deploy/ (internal/stack, the same code that
-// `approvals dev` runs), and acts as approvers do, over HTTP and in a real
+// `approvals-dev dev` runs), and acts as approvers do, over HTTP and in a real
 // headless Chromium.
 package e2e
 
@@ -51,7 +51,7 @@ func (r runner) Run() int {
 func TestMain(m *testing.M) { kumotest.Main(runner{m}) }
 
 // setup returns the running stack, building the binaries and starting it on
-// first use. Ports differ from `approvals dev`'s so the two can coexist
+// first use. Ports differ from `approvals-dev dev`'s so the two can coexist
 // apart from the emulator.
 func setup(t *testing.T) *stack.Stack {
 	t.Helper()

@@ -9,10 +9,6 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
-func init() {
-	register("keygen", "print a fresh signing key in APPROVALS_SIGNING_KEYS syntax (kid:base64key)", keygen)
-}
-
 func keygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -17,10 +17,6 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/worker"
 )
 
-func init() {
-	register("preview", "render an email template to stdout without sending it", preview)
-}
-
 // previewBase is the base of the placeholder links in a preview: the
 // .invalid top-level domain never resolves, so nobody mistakes them for
 // working links.

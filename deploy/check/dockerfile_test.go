@@ -10,6 +10,10 @@ import (
 	"testing"
 )
 
+// shippedCommands are the commands the image holds; cmd/approvals tests that
+// they link no development package.
+var shippedCommands = []string{"./cmd/worker", "./cmd/redeemer", "./cmd/approvals"}
+
 // The image cannot be built here (no container engine), so its recipe is
 // read instead: static binaries for every command ECS runs, a non-root
 // final stage, and a build context that holds every package they need.
@@ -39,10 +43,21 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	build := strings.Join(stages[0], "\n")
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "./cmd/worker", "./cmd/redeemer", "./cmd/approvals"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("build stage lacks %s", want)
 		}
+	}
+	// The image builds the shipped commands by name, and nothing else: not
+	// ./cmd/..., which would bring the development harness (approvals-dev).
+	var built []string
+	for _, line := range stages[0] {
+		if _, after, ok := strings.Cut(line, "go build "); ok {
+			built = append(built, regexp.MustCompile(`\./\S*`).FindAllString(after, -1)...)
+		}
+	}
+	if !slices.Equal(built, shippedCommands) {
+		t.Errorf("build stage builds %v, want %v", built, shippedCommands)
 	}
 	if !regexp.MustCompile(`(?m)^FROM (--platform=\S+ )?golang:1\.26\b`).MatchString(build) {
 		t.Errorf("build stage is not golang:1.26: %s", stages[0][0])
@@ -94,8 +109,8 @@ func TestDockerignoreAllowsEveryPackage(t *testing.T) {
 			t.Errorf("%s is not in the build context", f)
 		}
 	}
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}",
-		"./cmd/worker", "./cmd/redeemer", "./cmd/approvals")
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}"},
+		shippedCommands...)...)
 	cmd.Dir = r
 	out, err := cmd.Output()
 	if err != nil {

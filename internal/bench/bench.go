@@ -2,7 +2,7 @@
 // the real binaries against the kumo emulator, with AWS latency injected by
 // internal/faultproxy, side by side with the limit each figure is judged
 // against (Little's bound C/L for the worker, a bare net/http handler for
-// the redeemer) in the same run on the same machine. `approvals bench`
+// the redeemer) in the same run on the same machine. `approvals-dev bench`
 // runs it and writes the table into BENCHMARKS.md.
 //
 // Each phase gets a fresh emulator, so one phase's leftovers (kumo keeps

@@ -1,6 +1,6 @@
 // Package kumo starts the kumo AWS emulator (SQS, Step Functions, SES v2)
 // and points aws-sdk-go-v2 clients at it. The tests and the local stack
-// (approvals dev) use it.
+// (approvals-dev dev) use it.
 //
 // kumo must listen on port 4566: its Step Functions -> SQS integration calls
 // localhost:4566. The binary is bin/kumo, built from the tools module (which

@@ -6,7 +6,7 @@
 // mid-run, and a bot that acts like an approver on every email. It ends with
 // a Ledger that accounts for every execution and every message.
 //
-// `approvals soak` (make soak) runs 2,000 executions; a test runs a small
+// `approvals-dev soak` (make soak) runs 2,000 executions; a test runs a small
 // one as part of make test.
 package soak
 
@@ -56,7 +56,7 @@ type Options struct {
 	Seed     uint64 // fault draws and the approve/reject mix (1)
 
 	// Ports of the services (defaults 28080, 29091, 29092), apart from
-	// those of approvals dev and the end-to-end tests.
+	// those of approvals-dev dev and the end-to-end tests.
 	RedeemerAddr, RedeemerAdminAddr, WorkerAdminAddr string
 	// ExternalKumo uses an emulator already running (a test's); otherwise
 	// one is started, under the same lock the tests take.

@@ -1,6 +1,6 @@
 // Package stack runs the whole product on one machine: the kumo emulator,
 // the request queue with its DLQ, the example state machine from deploy/,
-// and the real worker and redeemer binaries. `approvals dev` and the
+// and the real worker and redeemer binaries. `approvals-dev dev` and the
 // end-to-end tests both use it, so what a newcomer sees is what is tested.
 package stack
 

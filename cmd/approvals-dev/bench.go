@@ -12,10 +12,6 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/bench"
 )
 
-func init() {
-	register("bench", "measure worker and redeemer throughput, latency and cost on emulated AWS (make bench)", runBench)
-}
-
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -68,9 +64,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // commandLine is how this run was started, as the report shows it:
-// relative to the repository (bin/approvals bench ...), never a local path.
+// relative to the repository (bin/approvals-dev bench ...), never a local path.
 func commandLine() string {
-	name := "approvals"
+	name := "approvals-dev"
 	if wd, err := os.Getwd(); err == nil {
 		if exe, err := os.Executable(); err == nil {
 			if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {

@@ -13,10 +13,6 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
-func init() {
-	register("dev", "run the whole product locally on emulated AWS, with an inbox page", dev)
-}
-
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -9,10 +9,6 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/soak"
 )
 
-func init() {
-	register("soak", "run executions through faults, worker kills and duplicate deliveries, and account for every one (make soak)", runSoak)
-}
-
 func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
