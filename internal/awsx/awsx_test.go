@@ -121,9 +121,13 @@ func TestLoadConfigKeepsEnoughIdleConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	hc, ok := cfg.HTTPClient.(HTTPClient)
 	if !ok {
-		t.Fatalf("HTTP client is %T", cfg.HTTPClient)
+		t.Fatalf("HTTP client is %T, want awsx.HTTPClient", cfg.HTTPClient)
+	}
+	bc, ok := hc.SDK.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("SDK's HTTP client is %T", hc.SDK)
 	}
 	if got := bc.GetTransport().MaxIdleConnsPerHost; got != MaxIdleConnsPerHost {
 		t.Errorf("MaxIdleConnsPerHost = %d, want %d", got, MaxIdleConnsPerHost)

@@ -32,5 +32,7 @@ func LoadConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: no region; set AWS_REGION")
 	}
+	// Wrapped last: the SDK adds AWS_CA_BUNDLE to its own client type only.
+	cfg.HTTPClient = HTTPClient{SDK: cfg.HTTPClient}
 	return cfg, nil
 }
