@@ -25,17 +25,26 @@ build: ## build worker, redeemer, approvals and the development harness approval
 dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; Ctrl-C stops it
 	$(BIN)/approvals-dev dev
 
-.PHONY: setup
-setup: $(KUMO) ## install what the tests need: the emulator, Debian's chromium (browser test)
+# What the tests and benchmarks run besides Go and the emulator, each
+# installed from Debian when its command is missing. A test that runs a
+# command needs it here and in setup's prerequisites.
+.PHONY: chromium promtool wrk
+chromium: # the browser test (e2e), with the fonts its screenshots use
 	./scripts/apt-install.sh chromium chromium fonts-dejavu-core
+promtool: # the Prometheus rule and metric checks (deploy/check)
+	./scripts/apt-install.sh promtool prometheus
+wrk: # the redeemer saturation runs (internal/bench, and its test)
+	./scripts/apt-install.sh wrk wrk
+
+.PHONY: setup
+setup: $(KUMO) chromium promtool wrk ## install what the tests need: the emulator, chromium, promtool, wrk
 
 .PHONY: test
 test: setup test-deploy ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
 	$(GO) test -race -count=1 $(PKGS)
 
 .PHONY: test-deploy
-test-deploy: $(KUMO) ## check deploy/ (template, state machines, rules, dashboard) against the code; installs promtool if missing
-	./scripts/apt-install.sh promtool prometheus
+test-deploy: $(KUMO) promtool ## check deploy/ (template, state machines, rules, dashboard) against the code; installs promtool if missing
 	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: screenshots
@@ -48,8 +57,7 @@ lint: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 .PHONY: bench
-bench: build $(KUMO) ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
-	./scripts/apt-install.sh wrk wrk
+bench: build $(KUMO) wrk ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
 	$(BIN)/approvals-dev bench -write BENCHMARKS.md
 
 # Fuzz targets as package:Target; each runs FUZZTIME after its committed

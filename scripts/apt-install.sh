@@ -1,7 +1,8 @@
 #!/bin/sh
 # Usage: apt-install.sh COMMAND PACKAGE...
 # Installs Debian's PACKAGEs unless COMMAND is already on PATH: chromium for
-# the browser test, prometheus for promtool, wrk for make bench. The package
+# the browser test, prometheus for promtool, wrk for the benchmarks and their
+# test. The Makefile's setup target names every package the tests need. The package
 # index is refreshed only when it does not know the first package.
 set -eu
 cmd=$1

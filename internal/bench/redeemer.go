@@ -57,7 +57,7 @@ type WrkResult struct {
 func wrkPath() (string, error) {
 	p, err := exec.LookPath("wrk")
 	if err != nil {
-		return "", errors.New("wrk not found on PATH: run scripts/apt-install.sh wrk wrk (Debian's wrk)")
+		return "", errors.New("wrk not found on PATH: run make setup (installs Debian's wrk)")
 	}
 	return p, nil
 }
