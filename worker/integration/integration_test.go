@@ -1,14 +1,15 @@
-package worker_test
+// Package integration runs the worker against the kumo emulator through the
+// real aws-sdk-go-v2 clients. It is its own package so that the worker's unit
+// tests do not need the emulator.
+package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/worker"
 )
@@ -53,24 +55,6 @@ func approvalDefinition(queueURL string) string {
 }`, queueURL)
 }
 
-// syncBuffer collects the worker's log lines, to check what they hold.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
 
 func TestWorkerAgainstKumo(t *testing.T) {
@@ -87,7 +71,7 @@ func TestWorkerAgainstKumo(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &testio.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
