@@ -1,40 +1,21 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // nested returns a JSON value of n nested arrays.
 func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
@@ -76,7 +57,7 @@ func TestHostileRequests(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t, 1)
-			logs := &syncBuffer{}
+			logs := &testio.SyncBuffer{}
 			b.pool.Log = slog.New(slog.NewJSONHandler(logs, nil))
 			b.start(t)
 			id := fmt.Sprint(i)
@@ -150,7 +131,7 @@ func TestEmailEscapesHostileText(t *testing.T) {
 // The worker logs neither its keys, nor task tokens, nor the links it
 // mints, on any path: start-up, sends, failures.
 func TestWorkerNeverLogsSecrets(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testio.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	kr, err := link.ParseKeyring(testKeys)
 	if err != nil {
