@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/templates"
+	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
 // Config is everything the redeemer needs. cmd/redeemer fills it from flags
@@ -114,18 +114,12 @@ func (c *Config) withDefaults() {
 	}
 }
 
-// basePath checks BaseURL and returns its path without a trailing slash
-// ("" for a URL at the root).
+// basePath checks BaseURL as the worker does (validate.BaseURL) and returns
+// its path without a trailing slash ("" for a URL at the root).
 func basePath(baseURL string) (string, error) {
-	u, err := url.Parse(baseURL)
+	u, err := validate.BaseURL(baseURL)
 	if err != nil {
-		return "", errors.New("not a URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", errors.New("want an absolute http or https URL")
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("must not have user info, a query or a fragment")
+		return "", err
 	}
 	return strings.TrimRight(u.EscapedPath(), "/"), nil
 }
@@ -139,7 +133,7 @@ func ValidateBaseURL(s string) error {
 func (c Config) validate() error {
 	var errs []error
 	if _, err := basePath(c.BaseURL); err != nil {
-		errs = append(errs, fmt.Errorf("base URL %q: %w", c.BaseURL, err))
+		errs = append(errs, fmt.Errorf("base URL %q %w", c.BaseURL, err))
 	}
 	if c.Keyring == nil {
 		errs = append(errs, errors.New("no keyring"))

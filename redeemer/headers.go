@@ -2,8 +2,8 @@ package redeemer
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
 // cspBase allows nothing but the page's own stylesheet; there is no script
@@ -33,22 +33,18 @@ func csp(redirectOrigin string) string {
 }
 
 // redirectTarget returns the URL to send the approver to after a decision
-// and its origin, or "" for both when raw is empty or not a plain http(s)
-// URL (a link cannot be altered, but a request can carry any string).
+// and its origin, or "" for both when raw is empty or fails the check the
+// worker applied before minting (validate.URL): a link cannot be altered,
+// but one minted by an older worker may carry a URL that check refuses.
+// validate.URL allows only host characters, so the origin cannot add a
+// directive or a header line where it goes into a header.
 func redirectTarget(raw string) (target, origin string) {
 	if raw == "" {
 		return "", ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
+	u, err := validate.URL(raw)
+	if err != nil {
 		return "", ""
-	}
-	// The origin goes into a header: allow only host characters, so it
-	// cannot add a directive or a header line.
-	for _, r := range u.Host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]", r)) {
-			return "", ""
-		}
 	}
 	return u.String(), u.Scheme + "://" + u.Host
 }

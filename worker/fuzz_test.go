@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"net/mail"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,9 +56,14 @@ func FuzzDecodeRequest(f *testing.F) {
 		if strings.ContainsAny(req.Subject, "\r\n") || strings.TrimSpace(req.Subject) == "" {
 			t.Fatalf("accepted subject %q", req.Subject)
 		}
-		for _, a := range req.Recipients() {
+		for _, a := range append(req.Recipients(), req.ReplyTo...) {
 			if strings.ContainsAny(a.Address+a.Name, "\r\n") {
 				t.Fatalf("accepted address %q", a.String())
+			}
+			// What SES is given reads back as this one address.
+			list, err := mail.ParseAddressList(formatAddress(a))
+			if err != nil || len(list) != 1 || list[0].Address != a.Address {
+				t.Fatalf("accepted address %q is given to SES as %q, which reads as %v, %v", a.Address, formatAddress(a), list, err)
 			}
 		}
 		if !req.Notification() {

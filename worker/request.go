@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfn-approvals/sfn-approvals/approval"
+	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
 // Limits of the request contract. Outputs, causes and labels travel inside
@@ -232,16 +232,15 @@ func (d *decoder) addresses(key string) ([]mail.Address, int) {
 	}
 	out := make([]mail.Address, 0, len(list))
 	for i, s := range list {
-		if strings.ContainsAny(s, "\r\n") {
+		a, err := validate.Address(s)
+		switch {
+		case errors.Is(err, validate.ErrLineBreak):
 			d.problemf("%s[%d]: line break in address", key, i)
-			continue
+		case err != nil:
+			d.problemf("%s[%d]: %s %v", key, i, quote(s), err)
+		default:
+			out = append(out, a)
 		}
-		a, err := mail.ParseAddress(s)
-		if err != nil {
-			d.problemf("%s[%d]: %s is not an email address (%v)", key, i, quote(s), err)
-			continue
-		}
-		out = append(out, *a)
 	}
 	return out, len(list)
 }
@@ -512,12 +511,14 @@ func (d *decoder) redirect(r *Request) {
 	if !d.field("redirectUrl", &r.RedirectURL, "a string") {
 		return
 	}
-	u, err := url.Parse(r.RedirectURL)
-	switch {
-	case len(r.RedirectURL) > MaxRedirectLen:
+	if len(r.RedirectURL) > MaxRedirectLen {
 		d.problemf("redirectUrl: longer than %d characters", MaxRedirectLen)
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		d.problemf("redirectUrl: %s is not an absolute http(s) URL", quote(r.RedirectURL))
+		return
+	}
+	// The redeemer applies the same check before it redirects: a URL
+	// accepted here is one it follows.
+	if _, err := validate.URL(r.RedirectURL); err != nil {
+		d.problemf("redirectUrl: %s %v", quote(r.RedirectURL), err)
 	}
 }
 

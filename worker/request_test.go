@@ -322,3 +322,61 @@ func actions(n int) string {
 	}
 	return strings.Join(b, ",")
 }
+
+// Addresses that net/mail accepts as one but that another reader (SES)
+// could take for several, or for another, are refused in every field.
+func TestDecodeRequestAddressSyntax(t *testing.T) {
+	body := `{"taskToken":"T0KEN","subject":"s",
+		"to":["\"x@evil.example, victim\"@example.com", "a@example.com (Ann)", "ok@example.com"],
+		"cc":["team: b@example.com;", "Bee <\"b\"@example.com>"],
+		"replyTo":["Lead (ops) <lead@example.com>"]}`
+	_, err := decode(t, body)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("DecodeRequest = %v, want a *ValidationError", err)
+	}
+	want := []string{
+		`to[0]: "\"x@evil.example, victim\"@example.com" has a quoted local part`,
+		`to[1]: "a@example.com (Ann)" has a comment (...)`,
+		`cc[0]: "team: b@example.com;" uses group syntax (name: ...;)`,
+		`cc[1]: "Bee <\"b\"@example.com>" has a quoted local part`,
+		`replyTo[0]: "Lead (ops) <lead@example.com>" has a comment (...)`,
+	}
+	if diff := cmp.Diff(want, ve.Problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// The redirect URL is held to the check the redeemer applies before it
+// redirects (validate.URL), so an accepted one is never silently dropped.
+func TestDecodeRequestRedirectURL(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // "" for accepted
+	}{
+		{"https://deploy.example.com:8443/done?id=42", ""},
+		{"https://xn--bcher-kva.example/after", ""},
+		{"https://u:p@deploy.example.com/", `redirectUrl: "https://u:p@deploy.example.com/" has user info (user@host)`},
+		{"https://bücher.example/", `redirectUrl: "https://bücher.example/" has a non-ASCII host (write it in punycode, xn--...)`},
+		{"https://deploy.example.com/#done", `redirectUrl: "https://deploy.example.com/#done" has a fragment (#...)`},
+		{"//deploy.example.com/", `redirectUrl: "//deploy.example.com/" is not an absolute http(s) URL`},
+	}
+	for _, tt := range tests {
+		b, _ := json.Marshal(tt.url)
+		r, err := decode(t, `{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","redirectUrl":`+string(b)+`}`)
+		if tt.want == "" {
+			if err != nil || r.RedirectURL != tt.url {
+				t.Errorf("%q: %v, %v; want it accepted as written", tt.url, r, err)
+			}
+			continue
+		}
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%q: DecodeRequest = %v, want a *ValidationError", tt.url, err)
+			continue
+		}
+		if diff := cmp.Diff([]string{tt.want}, ve.Problems); diff != "" {
+			t.Errorf("%q: problems (-want +got):\n%s", tt.url, diff)
+		}
+	}
+}

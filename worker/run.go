@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
+	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
 // Config is everything the worker needs; cmd/worker fills it from flags and
@@ -71,12 +71,11 @@ func CheckSender(s string) error {
 	return nil
 }
 
-// CheckBaseURL checks that u is an absolute http(s) URL, as links are built
-// on it.
+// CheckBaseURL checks u as the redeemer does (validate.BaseURL), since links
+// are built on it.
 func CheckBaseURL(u string) error {
-	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
-		return fmt.Errorf("base URL %q is not an absolute http(s) URL without query or fragment", u)
+	if _, err := validate.BaseURL(u); err != nil {
+		return fmt.Errorf("base URL %q %w", u, err)
 	}
 	return nil
 }
