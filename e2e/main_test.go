@@ -68,7 +68,7 @@ func setup(t *testing.T) *stack.Stack {
 			return
 		}
 		shared, setupErr = stack.Up(context.Background(), stack.Options{
-			Root: root, BinDir: binDir, LogDir: filepath.Join(binDir, "logs"), ExternalKumo: true,
+			Dirs: stack.Dirs{Root: root, BinDir: binDir, LogDir: filepath.Join(binDir, "logs")}, ExternalKumo: true,
 			RedeemerAddr: "127.0.0.1:18080", RedeemerAdminAddr: "127.0.0.1:19091", WorkerAdminAddr: "127.0.0.1:19092",
 		})
 	})

@@ -32,7 +32,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("inbox: port %s is taken (%v); pass -inbox with another address", *inboxAddr, err)
 	}
 	progress("starting the emulator, queue, state machine, redeemer and worker")
-	s, err := stack.Up(ctx, stack.Options{BinDir: *binDir, RedeemerAddr: *redeemerAddr, Progress: progress})
+	s, err := stack.Up(ctx, stack.Options{Dirs: stack.Dirs{BinDir: *binDir}, RedeemerAddr: *redeemerAddr, Progress: progress})
 	if err != nil {
 		ln.Close()
 		return err

@@ -10,6 +10,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,15 +28,14 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
 // Options size the run. Zero values take the defaults noted, which are the
 // figures the issue asks for; tests shrink them.
 type Options struct {
-	Root   string // repository root (default: found from the go command)
-	BinDir string // worker and redeemer binaries (default Root/bin)
-	LogDir string // service logs (default Root/bin/logs)
+	stack.Dirs // LogDir: default Root/bin/logs
 
 	Requests    int           // worker pipeline and cost phases (10,000)
 	Concurrency int           // worker APPROVALS_CONCURRENCY (64)
@@ -67,55 +67,25 @@ type Options struct {
 	Progress io.Writer
 }
 
-func (o *Options) defaults() error {
-	if o.Root == "" {
-		r, err := kumo.RepoRoot()
-		if err != nil {
-			return err
-		}
-		o.Root = r
-	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(o.Root, "bin")
-	}
-	if o.LogDir == "" {
-		o.LogDir = filepath.Join(o.Root, "bin", "logs")
-	}
-	setInt := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setDur := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setF := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setInt(&o.Requests, 10000)
-	setInt(&o.Concurrency, 64)
-	setDur(&o.SESLatency, 50*time.Millisecond)
-	setDur(&o.SFNLatency, 20*time.Millisecond)
-	setF(&o.SteadyRate, 200)
-	setDur(&o.SteadyFor, 20*time.Second)
-	setDur(&o.GetFor, 10*time.Second)
-	setF(&o.GetRate, 2000)
-	setDur(&o.GetRateFor, 10*time.Second)
-	setInt(&o.Connections, 64)
-	setInt(&o.Posts, 300)
-	setF(&o.PostRate, 50)
-	setInt(&o.TokenBytes, 1024)
-	if o.MicroBenchtime == "" {
-		o.MicroBenchtime = "1s"
-	}
+// defaults fills the zero fields; the directories are Prepare's.
+func (o *Options) defaults() {
+	o.Requests = cmp.Or(o.Requests, 10000)
+	o.Concurrency = cmp.Or(o.Concurrency, 64)
+	o.SESLatency = cmp.Or(o.SESLatency, 50*time.Millisecond)
+	o.SFNLatency = cmp.Or(o.SFNLatency, 20*time.Millisecond)
+	o.SteadyRate = cmp.Or(o.SteadyRate, 200)
+	o.SteadyFor = cmp.Or(o.SteadyFor, 20*time.Second)
+	o.GetFor = cmp.Or(o.GetFor, 10*time.Second)
+	o.GetRate = cmp.Or(o.GetRate, 2000)
+	o.GetRateFor = cmp.Or(o.GetRateFor, 10*time.Second)
+	o.Connections = cmp.Or(o.Connections, 64)
+	o.Posts = cmp.Or(o.Posts, 300)
+	o.PostRate = cmp.Or(o.PostRate, 50)
+	o.TokenBytes = cmp.Or(o.TokenBytes, 1024)
+	o.MicroBenchtime = cmp.Or(o.MicroBenchtime, "1s")
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return nil
 }
 
 // run is one benchmark run's shared state.
@@ -135,19 +105,12 @@ type run struct {
 // Run measures everything and returns the report. It needs the worker and
 // redeemer binaries in BinDir, the kumo binary, and wrk on PATH.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if err := o.defaults(); err != nil {
+	o.defaults()
+	if err := o.Prepare(""); err != nil {
 		return nil, err
-	}
-	for _, b := range []string{"worker", "redeemer"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return nil, fmt.Errorf("%s binary missing in %s: run make build", b, o.BinDir)
-		}
 	}
 	wrk, err := wrkPath()
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
 		return nil, err
 	}
 	r := &run{o: o, report: newReport(o)}

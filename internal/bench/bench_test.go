@@ -12,6 +12,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
 var binDir string
@@ -54,7 +55,7 @@ func TestRunTiny(t *testing.T) {
 	defer cancel()
 	var progress strings.Builder
 	rep, err := Run(ctx, Options{
-		BinDir: binDir, LogDir: t.TempDir(), ExternalKumo: true,
+		Dirs: stack.Dirs{BinDir: binDir, LogDir: t.TempDir()}, ExternalKumo: true,
 		Requests: 40, Concurrency: 8, SESLatency: 5 * time.Millisecond, SFNLatency: 5 * time.Millisecond,
 		SteadyRate: 50, SteadyFor: 400 * time.Millisecond, GetFor: time.Second, GetRate: 200, GetRateFor: 250 * time.Millisecond,
 		Connections: 4, Posts: 5, PostRate: 50, TokenBytes: 200,

@@ -11,6 +11,7 @@
 package soak
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -31,9 +31,7 @@ import (
 
 // Options size the run. Zero values take the defaults noted.
 type Options struct {
-	Root   string // repository root (default: found from the go command)
-	BinDir string // worker and redeemer binaries (default Root/bin)
-	LogDir string // service logs (default Root/bin/logs/soak)
+	stack.Dirs // LogDir: default Root/bin/logs/soak
 
 	Executions  int     // executions started (2,000)
 	InvalidRate float64 // share of deliberately invalid requests, which must fail fast (0.02)
@@ -65,64 +63,28 @@ type Options struct {
 	Progress io.Writer
 }
 
-func (o *Options) defaults() error {
-	if o.Root == "" {
-		r, err := kumo.RepoRoot()
-		if err != nil {
-			return err
-		}
-		o.Root = r
-	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(o.Root, "bin")
-	}
-	if o.LogDir == "" {
-		o.LogDir = filepath.Join(o.Root, "bin", "logs", "soak")
-	}
-	if o.Executions == 0 {
-		o.Executions = 2000
-	}
-	if o.InvalidRate == 0 {
-		o.InvalidRate = 0.02
-	}
+// defaults fills the zero fields; the directories are Prepare's.
+func (o *Options) defaults() {
+	o.Executions = cmp.Or(o.Executions, 2000)
+	o.InvalidRate = cmp.Or(o.InvalidRate, 0.02)
 	if o.Kills < 0 {
 		o.Kills = 0
-	} else if o.Kills == 0 {
-		o.Kills = 3
+	} else {
+		o.Kills = cmp.Or(o.Kills, 3)
 	}
-	if o.StartRate == 0 {
-		o.StartRate = 10
-	}
-	if o.Concurrency == 0 {
-		o.Concurrency = 16
-	}
-	if o.Approvers == 0 {
-		o.Approvers = 8
-	}
-	if o.Visibility == 0 {
-		o.Visibility = 10 * time.Second
-	}
-	if o.MaxReceives == 0 {
-		o.MaxReceives = 20
-	}
-	if o.Settle == 0 {
-		o.Settle = 10 * time.Minute
-	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
-	def := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	def(&o.RedeemerAddr, "127.0.0.1:28080")
-	def(&o.RedeemerAdminAddr, "127.0.0.1:29091")
-	def(&o.WorkerAdminAddr, "127.0.0.1:29092")
+	o.StartRate = cmp.Or(o.StartRate, 10)
+	o.Concurrency = cmp.Or(o.Concurrency, 16)
+	o.Approvers = cmp.Or(o.Approvers, 8)
+	o.Visibility = cmp.Or(o.Visibility, 10*time.Second)
+	o.MaxReceives = cmp.Or(o.MaxReceives, 20)
+	o.Settle = cmp.Or(o.Settle, 10*time.Minute)
+	o.Seed = cmp.Or(o.Seed, 1)
+	o.RedeemerAddr = cmp.Or(o.RedeemerAddr, "127.0.0.1:28080")
+	o.RedeemerAdminAddr = cmp.Or(o.RedeemerAdminAddr, "127.0.0.1:29091")
+	o.WorkerAdminAddr = cmp.Or(o.WorkerAdminAddr, "127.0.0.1:29092")
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return nil
 }
 
 // Faults are what the proxy does to the services' AWS calls in a soak.
@@ -148,7 +110,8 @@ func Faults() map[faultproxy.Service]faultproxy.Fault {
 // (start-up, the emulator); a run that breaks a promise returns a ledger
 // whose Failures say which.
 func Run(ctx context.Context, o Options) (*Ledger, error) {
-	if err := o.defaults(); err != nil {
+	o.defaults()
+	if err := o.Prepare("soak"); err != nil {
 		return nil, err
 	}
 	if !o.ExternalKumo {
@@ -173,7 +136,7 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 
 	vis := fmt.Sprint(int(o.Visibility / time.Second))
 	st, err := stack.Up(ctx, stack.Options{
-		Root: o.Root, BinDir: o.BinDir, LogDir: o.LogDir, ExternalKumo: o.ExternalKumo,
+		Dirs: o.Dirs, ExternalKumo: o.ExternalKumo,
 		RedeemerAddr: o.RedeemerAddr, RedeemerAdminAddr: o.RedeemerAdminAddr, WorkerAdminAddr: o.WorkerAdminAddr,
 		VisibilitySeconds: int(o.Visibility / time.Second), MaxReceives: o.MaxReceives,
 		// The services reach AWS through the proxy; the state machine's

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
 func TestMain(m *testing.M) { kumotest.Main(m) }
@@ -31,7 +32,7 @@ func TestSmallSoak(t *testing.T) {
 	}
 	var progress strings.Builder
 	l, err := Run(context.Background(), Options{
-		Root: root, BinDir: bin, LogDir: filepath.Join(bin, "logs"), ExternalKumo: true,
+		Dirs: stack.Dirs{Root: root, BinDir: bin, LogDir: filepath.Join(bin, "logs")}, ExternalKumo: true,
 		Executions: 40, Kills: 1, StartRate: 20, InvalidRate: 0.1,
 		// Bounds a broken run; a good one ends as soon as all is accounted.
 		Settle:   5 * time.Minute,

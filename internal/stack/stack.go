@@ -5,6 +5,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,9 +34,7 @@ const StateMachineFile = "deploy/statemachines/approval.asl.json"
 
 // Options configure Up. Zero values take the defaults noted.
 type Options struct {
-	Root         string // repository root (default: found from the go command)
-	BinDir       string // worker and redeemer binaries (default Root/bin)
-	LogDir       string // child process logs (default Root/bin/logs)
+	Dirs                // LogDir: default Root/bin/logs
 	RedeemerAddr string // default 127.0.0.1:8080
 	// Admin (metrics) listeners of the redeemer and the worker.
 	RedeemerAdminAddr string // default 127.0.0.1:9091
@@ -79,25 +78,12 @@ type proc struct {
 	env       []string
 }
 
+// defaults fills the zero fields; the directories are Prepare's.
 func (o *Options) defaults() error {
-	if o.Root == "" {
-		r, err := kumo.RepoRoot()
-		if err != nil {
-			return err
-		}
-		o.Root = r
-	}
-	def := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	def(&o.BinDir, filepath.Join(o.Root, "bin"))
-	def(&o.LogDir, filepath.Join(o.Root, "bin", "logs"))
-	def(&o.RedeemerAddr, "127.0.0.1:8080")
-	def(&o.RedeemerAdminAddr, "127.0.0.1:9091")
-	def(&o.WorkerAdminAddr, "127.0.0.1:9092")
-	def(&o.Sender, "approvals@example.com")
+	o.RedeemerAddr = cmp.Or(o.RedeemerAddr, "127.0.0.1:8080")
+	o.RedeemerAdminAddr = cmp.Or(o.RedeemerAdminAddr, "127.0.0.1:9091")
+	o.WorkerAdminAddr = cmp.Or(o.WorkerAdminAddr, "127.0.0.1:9092")
+	o.Sender = cmp.Or(o.Sender, "approvals@example.com")
 	if o.SigningKeys == "" {
 		k, err := link.GenerateKey()
 		if err != nil {
@@ -105,12 +91,8 @@ func (o *Options) defaults() error {
 		}
 		o.SigningKeys = k
 	}
-	if o.MaxReceives == 0 {
-		o.MaxReceives = 5
-	}
-	if o.VisibilitySeconds == 0 {
-		o.VisibilitySeconds = 30
-	}
+	o.MaxReceives = cmp.Or(o.MaxReceives, 5)
+	o.VisibilitySeconds = cmp.Or(o.VisibilitySeconds, 30)
 	if o.Progress == nil {
 		o.Progress = func(string) {}
 	}
@@ -121,6 +103,9 @@ func (o *Options) defaults() error {
 // checks. On error, whatever was started is stopped again.
 func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if err := o.Prepare(""); err != nil {
 		return nil, err
 	}
 	kr, err := link.ParseKeyring(o.SigningKeys)
@@ -137,14 +122,6 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		if err := portFree(addr); err != nil {
 			return nil, err
 		}
-	}
-	for _, b := range []string{"worker", "redeemer"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return nil, fmt.Errorf("%s binary missing in %s: run make build", b, o.BinDir)
-		}
-	}
-	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
-		return nil, err
 	}
 
 	if !o.ExternalKumo {
