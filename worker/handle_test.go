@@ -109,3 +109,52 @@ func TestHandleSESGetsTheValidatedAddress(t *testing.T) {
 		t.Errorf("failures = %+v, want one %s naming the quoted local part", fails, ErrInvalidRequest)
 	}
 }
+
+// An approval request whose email would lack its links fails its execution
+// at once, naming the template, and sends nothing: not even the emails of
+// recipients whose copy would have been fine.
+func TestHandleApprovalWithoutLinks(t *testing.T) {
+	tmpls := loadTemplates(t, writeTemplates(t, map[string]string{
+		// Links only for one recipient.
+		"only-ann.html.tmpl": `{{if eq .Recipient "ann@example.com"}}{{range .Actions}}<a href="{{.URL}}">{{.Label}}</a>{{end}}{{end}}`,
+		"only-ann.txt.tmpl":  `{{if eq .Recipient "ann@example.com"}}{{range .Actions}}{{.URL}}{{end}}{{end}}`,
+	}))
+	tests := []struct {
+		name string
+		body string
+		want string // in the cause
+	}{
+		{"notification template with a token",
+			`{"taskToken":"` + testToken + `","to":["ann@example.com"],"subject":"s","template":"notification"}`,
+			`template "notification": the email to ann@example.com lacks the link of "approve" (HTML and text), "reject" (HTML and text)`},
+		{"override without links for one recipient",
+			`{"taskToken":"` + testToken + `","to":["ann@example.com","ben@example.com"],"subject":"s","template":"only-ann"}`,
+			`template "only-ann": the email to ben@example.com lacks the link of "approve" (HTML and text)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newHandler(t, tmpls)
+			r := b.h.Handle(context.Background(), []byte(tt.body))
+			if r.outcome != metrics.HandledInvalid || !r.delete || r.emails != 0 {
+				t.Errorf("Handle = %+v (%v), want invalid, deleted, no email", r, r.reason)
+			}
+			if n := len(b.ses.emails()); n != 0 {
+				t.Errorf("%d emails sent", n)
+			}
+			fails := b.sfn.failures()
+			if len(fails) != 1 || aws.ToString(fails[0].Error) != ErrInvalidRequest {
+				t.Fatalf("failures = %+v, want one %s", fails, ErrInvalidRequest)
+			}
+			if p := causeProblems(t, fails[0].Cause); len(p) != 1 || !strings.Contains(p[0], tt.want) {
+				t.Errorf("problems = %q, want one containing %q", p, tt.want)
+			}
+		})
+	}
+
+	// Without a token the same template is a notification and is sent.
+	b := newHandler(t, tmpls)
+	r := b.h.Handle(context.Background(), []byte(`{"to":["ann@example.com"],"subject":"s","template":"notification"}`))
+	if r.outcome != metrics.HandledNotified || len(b.ses.emails()) != 1 {
+		t.Errorf("notification: Handle = %+v (%v), %d emails", r, r.reason, len(b.ses.emails()))
+	}
+}

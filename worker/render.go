@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	htmltemplate "html/template"
 	"io/fs"
 	"slices"
@@ -177,6 +178,73 @@ func (t *Templates) Render(name string, d EmailData) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("render %s%s: %w", name, textSuffix, err)
 	}
 	return Rendered{HTML: hb.String(), Text: tb.String()}, nil
+}
+
+// renderEmail renders template name for one recipient like Render, and
+// refuses an email that would not carry every action's link in both parts:
+// such an approval email could never be answered, and its execution would
+// wait for nothing. A notification has no actions, so nothing to check.
+func (t *Templates) renderEmail(name string, d EmailData) (Rendered, error) {
+	r, err := t.Render(name, d)
+	if err != nil || len(d.Actions) == 0 {
+		return r, err
+	}
+	if missing := missingLinks(r, d.Actions); len(missing) > 0 {
+		return Rendered{}, &MissingLinksError{Template: name, Recipient: d.Recipient, Missing: missing}
+	}
+	return r, nil
+}
+
+// MissingLinksError is an approval email that lacks some of its links.
+type MissingLinksError struct {
+	Template  string
+	Recipient string
+	// Missing says, per action without its link in both parts, where it
+	// is missing: `"approve" (HTML and text)`.
+	Missing []string
+}
+
+func (e *MissingLinksError) Error() string {
+	return fmt.Sprintf("template %q: the email to %s lacks the link of %s; an approval email needs every action's {{.URL}} in both its HTML and text parts",
+		e.Template, e.Recipient, strings.Join(e.Missing, ", "))
+}
+
+// missingLinks lists the actions whose URL is not in the HTML part (as
+// text or in an attribute: html/template escapes it either way, and
+// normalises it in an href) or not verbatim in the text part.
+func missingLinks(r Rendered, actions []ActionLink) []string {
+	htmlText := html.UnescapeString(r.HTML)
+	var missing []string
+	for _, a := range actions {
+		inHTML := strings.Contains(htmlText, a.URL) || strings.Contains(htmlText, hrefForm(a.URL))
+		inText := strings.Contains(r.Text, a.URL)
+		var where string
+		switch {
+		case !inHTML && !inText:
+			where = "HTML and text"
+		case !inHTML:
+			where = "HTML"
+		case !inText:
+			where = "text"
+		default:
+			continue
+		}
+		missing = append(missing, fmt.Sprintf("%q (%s)", a.Name, where))
+	}
+	return missing
+}
+
+// hrefTemplate shows what html/template makes of a URL in an href: it
+// percent-encodes characters such as ' ( ) and non-ASCII ones, which a base
+// URL's path may hold.
+var hrefTemplate = htmltemplate.Must(htmltemplate.New("href").Parse(`<a href="{{.}}">`))
+
+func hrefForm(u string) string {
+	var b strings.Builder
+	if err := hrefTemplate.Execute(&b, u); err != nil {
+		return u
+	}
+	return html.UnescapeString(strings.TrimSuffix(strings.TrimPrefix(b.String(), `<a href="`), `">`))
 }
 
 func show(v any) string {

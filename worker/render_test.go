@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,5 +196,84 @@ func TestShow(t *testing.T) {
 		if got := show(tt.in); got != tt.want {
 			t.Errorf("show(%#v) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// writeTemplates puts email templates into a directory for LoadTemplates.
+func writeTemplates(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "email"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, "email", name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// An approval email is sent only when it carries every action's link in
+// both parts; anything else could never be answered.
+func TestRenderEmailNeedsEveryLink(t *testing.T) {
+	const links = `{{range .Actions}}{{.URL}} {{end}}`
+	tm := loadTemplates(t, writeTemplates(t, map[string]string{
+		"html-only.html.tmpl":  `{{range .Actions}}<a href="{{.URL}}">{{.Label}}</a>{{end}}`,
+		"html-only.txt.tmpl":   `{{.Subject}}`,
+		"text-only.html.tmpl":  `<p>{{.Subject}}</p>`,
+		"text-only.txt.tmpl":   links,
+		"first-only.html.tmpl": `{{with index .Actions 0}}<a href="{{.URL}}">x</a>{{end}}`,
+		"first-only.txt.tmpl":  links,
+		"as-text.html.tmpl":    `<p>{{range .Actions}}{{.URL}}<br>{{end}}</p>`,
+		"as-text.txt.tmpl":     links,
+		"quoted.html.tmpl":     `{{range .Actions}}<a href="{{.URL | urlquery}}">x</a>{{end}}`,
+		"quoted.txt.tmpl":      links,
+	}))
+	tests := []struct {
+		template string
+		baseURL  string // "" for the sample's links
+		want     string // "" for accepted
+	}{
+		{template: "approval"},
+		{template: "as-text"},
+		{template: "notification",
+			want: `template "notification": the email to ben@example.com lacks the link of "approve" (HTML and text), "reject" (HTML and text), "later" (HTML and text); an approval email needs every action's {{.URL}} in both its HTML and text parts`},
+		{template: "html-only", want: `"approve" (text), "reject" (text), "later" (text);`},
+		{template: "text-only", want: `"approve" (HTML), "reject" (HTML), "later" (HTML);`},
+		{template: "first-only", want: `lacks the link of "reject" (HTML), "later" (HTML);`},
+		{template: "quoted", want: `"approve" (HTML), "reject" (HTML), "later" (HTML);`},
+		// html/template percent-encodes these in an href, and escapes & as
+		// &amp;: the link is still there.
+		{template: "approval", baseURL: "https://approvals.example.com/it's(ours)/ünï&co"},
+		{template: "as-text", baseURL: "https://approvals.example.com/it's(ours)/ünï&co"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.template+tt.baseURL, func(t *testing.T) {
+			d := sampleData()
+			if tt.baseURL != "" {
+				for i := range d.Actions {
+					d.Actions[i].URL = strings.Replace(d.Actions[i].URL, "https://approvals.example.com", tt.baseURL, 1)
+				}
+			}
+			r, err := tm.renderEmail(tt.template, d)
+			if tt.want == "" {
+				if err != nil || r.HTML == "" || r.Text == "" {
+					t.Fatalf("renderEmail = %+v, %v; want both parts", r, err)
+				}
+				return
+			}
+			var me *MissingLinksError
+			if !errors.As(err, &me) || me.Template != tt.template || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("renderEmail error = %v, want a *MissingLinksError for %q containing %q", err, tt.template, tt.want)
+			}
+		})
+	}
+
+	// A notification has no actions: nothing to look for.
+	d := sampleData()
+	d.Actions, d.Notification = nil, true
+	if _, err := tm.renderEmail("notification", d); err != nil {
+		t.Errorf("notification: %v", err)
 	}
 }

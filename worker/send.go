@@ -123,7 +123,7 @@ func (h *Handler) compose(req *Request) ([]email, error) {
 			}
 			d.Actions = append(d.Actions, ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
 		}
-		r, err := h.Templates.Render(req.Template, d)
+		r, err := h.Templates.renderEmail(req.Template, d)
 		if err != nil {
 			return nil, err
 		}

@@ -55,6 +55,13 @@ func approvalDefinition(queueURL string) string {
 }`, queueURL)
 }
 
+// templateDefinition is approvalDefinition with the template named by the
+// execution input.
+func templateDefinition(queueURL string) string {
+	return strings.Replace(approvalDefinition(queueURL), `"data.$": "$.data"`, `"data.$": "$.data",
+          "template.$": "$.template"`, 1)
+}
+
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
 
 func TestWorkerAgainstKumo(t *testing.T) {
@@ -62,6 +69,7 @@ func TestWorkerAgainstKumo(t *testing.T) {
 	sq, sf := sqs.NewFromConfig(awsCfg), sfn.NewFromConfig(awsCfg)
 	queueURL, _ := kumotest.Queue(t, sq, 3)
 	sm := kumotest.StateMachine(t, sf, approvalDefinition(queueURL))
+	smTemplate := kumotest.StateMachine(t, sf, templateDefinition(queueURL))
 	keys, err := link.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +188,35 @@ func TestWorkerAgainstKumo(t *testing.T) {
 			t.Errorf("problems = %q", cause.Problems)
 		}
 		waitQueueEmpty(t, sq, queueURL)
+	})
+
+	t.Run("approval email without links fails the execution", func(t *testing.T) {
+		subject := kumotest.Name("Approve without links")
+		exec := kumotest.StartExecution(t, sf, smTemplate, map[string]any{
+			"to": []string{"cam@example.com"}, "cc": []string{}, "subject": subject, "data": map[string]any{},
+			"template": "notification",
+		})
+		d := kumotest.WaitStatus(t, sf, exec, 15*time.Second)
+		if d.Status != sfntypes.ExecutionStatusFailed {
+			t.Fatalf("execution %s, want FAILED", d.Status)
+		}
+		desc := failure(t, sf, exec)
+		if desc.err != worker.ErrInvalidRequest {
+			t.Errorf("error = %q, want %q", desc.err, worker.ErrInvalidRequest)
+		}
+		var cause struct{ Problems []string }
+		if err := json.Unmarshal([]byte(desc.cause), &cause); err != nil {
+			t.Fatalf("cause %q: %v", desc.cause, err)
+		}
+		if len(cause.Problems) != 1 || !strings.Contains(cause.Problems[0], `template "notification": the email to cam@example.com lacks the link of "approve"`) {
+			t.Errorf("problems = %q, want one naming the template", cause.Problems)
+		}
+		// The worker fails the execution only after composing every email
+		// and before sending any, so the outbox is final here.
+		waitQueueEmpty(t, sq, queueURL)
+		if got := kumotest.EmailsTo(t, "cam@example.com", subject); len(got) != 0 {
+			t.Errorf("%d emails sent for an approval without links", len(got))
+		}
 	})
 }
 
