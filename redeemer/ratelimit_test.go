@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,49 @@ func TestLimiterForgetsIdleClients(t *testing.T) {
 	l.allow(netip.MustParsePrefix("198.51.100.1/32"))
 	if n := l.clients(); n != 1 {
 		t.Fatalf("%d clients tracked after they went idle, want 1", n)
+	}
+}
+
+// Everything under the link prefix is one route: a link cut down to
+// nothing is rate limited and counted as a link, as a whole one is.
+func TestOneLinkRoute(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst = 1, 1 })
+	good := b.path(t, approve)
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		route     string
+		firstCode int
+	}{
+		{"whole link", http.MethodGet, good, "link_get", http.StatusOK},
+		{"cut to nothing", http.MethodGet, "/a/", "link_get", http.StatusBadRequest},
+		{"cut, posted", http.MethodPost, "/a/", "link_post", http.StatusBadRequest},
+		{"cut short", http.MethodHead, "/a/AAAA", "link_get", http.StatusBadRequest},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			get := func() int {
+				r := httptest.NewRequest(tt.method, "https://approvals.example.com"+tt.path, nil)
+				r.RemoteAddr = netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String() + ":1000"
+				w := httptest.NewRecorder()
+				b.srv.ServeHTTP(w, r)
+				return w.Code
+			}
+			if code := get(); code != tt.firstCode {
+				t.Fatalf("first request: %d, want %d", code, tt.firstCode)
+			}
+			if code := get(); code != http.StatusTooManyRequests {
+				t.Fatalf("second request within the second: %d, want 429", code)
+			}
+			for code, want := range map[string]float64{strconv.Itoa(tt.firstCode): 1, "429": 1} {
+				if got := testutil.ToFloat64(b.srv.m.HTTPRequests.WithLabelValues(tt.route, code)); got < want {
+					t.Errorf("http_requests_total{route=%q,code=%q} = %v, want at least %v", tt.route, code, got, want)
+				}
+			}
+		})
+	}
+	if got := testutil.ToFloat64(b.srv.m.HTTPRequests.WithLabelValues("other", "400")); got != 0 {
+		t.Errorf("cut links counted as route other: %v", got)
 	}
 }

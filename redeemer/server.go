@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/httpx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
@@ -70,10 +71,8 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
 
+	// Links are not in the mux: ServeHTTP routes them itself (see there).
 	s.mux = http.NewServeMux()
-	// {token...} also matches an empty or slash-broken remainder, so a link
-	// a mail program cut short gets "link not valid" (400), not 404.
-	s.mux.HandleFunc(base+"/a/{token...}", s.handleLink)
 	s.mux.HandleFunc("GET "+base+StylePath, s.handleStyle)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -118,43 +117,49 @@ func (s *Server) Healthy() error {
 	return nil
 }
 
+// Metrics labels of the routes (metrics.Routes).
+const (
+	routeLinkGet  = "link_get"
+	routeLinkPost = "link_post"
+	routeOther    = "other"
+)
+
 // ServeHTTP applies what every response gets (security headers, the body
-// limit, request metrics) and routes.
+// limit, request metrics) and routes. Links are routed here, by their path
+// prefix, rather than by a mux pattern: a wildcard match unescapes the ~2 KB
+// path, which cost a tenth of a GET, and a link token is base64url, which
+// needs no unescaping. Anything under the prefix is a link, so a link a
+// mail program cut short (even to nothing) gets "link not valid" (400), not
+// 404, and is rate limited like any other.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	setSecurityHeaders(w.Header())
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
-	sw := &statusWriter{ResponseWriter: w}
-	// Links skip the mux: its wildcard match unescapes the ~2 KB path, which
-	// cost a tenth of a GET. A link token is base64url and needs no unescaping.
-	tok, isLink := strings.CutPrefix(r.URL.Path, s.base+link.PathPrefix)
-	switch {
-	case isLink && s.rateLimited(sw, r):
-		// Refused before the link is opened: a flood costs no decryption.
-	case isLink && tok != "":
-		r.SetPathValue("token", tok)
-		s.handleLink(sw, r)
-	default:
+	sw := &httpx.StatusRecorder{ResponseWriter: w}
+	route := routeOther
+	if tok, isLink := strings.CutPrefix(r.URL.Path, s.base+link.PathPrefix); isLink {
+		route = routeLinkGet
+		if r.Method == http.MethodPost {
+			route = routeLinkPost
+		}
+		s.serveLink(sw, r, tok)
+	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
-	route := s.route(r)
-	s.m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
+	s.m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.Status())).Inc()
 	s.m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }
 
-// route is the metrics label of a request. It looks at the path's prefix
-// rather than asking the mux again: a second match unescapes the ~2 KB link
-// once more, which was a tenth of a GET's CPU.
-func (s *Server) route(r *http.Request) string {
-	if !strings.HasPrefix(r.URL.Path, s.base+link.PathPrefix) || len(r.URL.Path) == len(s.base+link.PathPrefix) {
-		return "other"
+// serveLink answers a request for the link tok. The rate limit comes first:
+// a flood costs no decryption.
+func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, tok string) {
+	if s.rateLimited(w, r) {
+		return
 	}
-	if r.Method == http.MethodPost {
-		return "link_post"
-	}
-	return "link_get"
+	r.SetPathValue("token", tok)
+	s.handleLink(w, r)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
@@ -186,33 +191,4 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		s.respond(w, r, view{outcome: outMethodNotAllowed})
 	}
-}
-
-// statusWriter remembers the status code for the request metrics.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/httpx"
 )
 
 // Service names the AWS service a request is for.
@@ -197,30 +199,6 @@ func (p *Proxy) record(svc Service, op string, start time.Time, status int) {
 	o.Durations = append(o.Durations, end.Sub(start))
 }
 
-// statusRecorder remembers the status written through it; 0 means the
-// connection was reset without one.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush on the real writer.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (p *Proxy) float() float64 {
 	p.rngMu.Lock()
 	defer p.rngMu.Unlock()
@@ -230,8 +208,9 @@ func (p *Proxy) float() float64 {
 func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	svc, op := Classify(r)
-	w := &statusRecorder{ResponseWriter: rw}
-	defer func() { p.record(svc, op, start, w.status) }()
+	// Code stays 0 when the connection is reset without a status.
+	w := &httpx.StatusRecorder{ResponseWriter: rw}
+	defer func() { p.record(svc, op, start, w.Code) }()
 	c := p.stats[svc]
 	c.requests.Add(1)
 	p.mu.RLock()
