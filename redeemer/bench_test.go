@@ -9,7 +9,7 @@ import (
 // the headers. A 1,024-byte task token, as in approvals bench.
 func BenchmarkConfirmPage(b *testing.B) {
 	// One client asking over and over: the rate limit would answer 429.
-	bb := setup(b, func(c *Config) { c.RateLimit = -1 })
+	bb := setup(b, func(c *Config) { c.RateLimit = RateLimitOff })
 	p := bb.path(b, approve)
 	b.ReportAllocs()
 	for b.Loop() {

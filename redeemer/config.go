@@ -42,10 +42,10 @@ type Config struct {
 	// than ECS's default 30 s stop timeout.
 	ShutdownTimeout time.Duration
 	// RateLimit is the sustained requests per second one client may make
-	// to the link routes (APPROVALS_RATE_LIMIT); zero means
-	// DefaultRateLimit, negative turns the limit off. RateBurst is how many
-	// it may make at once (APPROVALS_RATE_BURST); zero means
-	// DefaultRateBurst.
+	// to the link routes (APPROVALS_RATE_LIMIT). Zero means
+	// DefaultRateLimit, as every zero in Config means its default;
+	// RateLimitOff turns the limit off. RateBurst is how many it may make
+	// at once (APPROVALS_RATE_BURST); zero means DefaultRateBurst.
 	RateLimit float64
 	RateBurst int
 	// TrustProxyHeaders takes the client's address from the last entry of

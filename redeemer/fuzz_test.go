@@ -24,7 +24,7 @@ import (
 // inputs short while the fuzzer still puts a valid link anywhere in a path,
 // cuts it, or surrounds it with anything.
 func FuzzLinkRoute(f *testing.F) {
-	b := setup(f, func(c *Config) { c.RateLimit = -1 })
+	b := setup(f, func(c *Config) { c.RateLimit = RateLimitOff })
 	valid := strings.TrimPrefix(b.path(f, approve), link.PathPrefix)
 	const linkMark = "{link}"
 	f.Add("GET", "/a/"+linkMark, "", "", "")

@@ -97,7 +97,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 // not keep approvers out: every real request is answered.
 func TestManyConnections(t *testing.T) {
 	const idle, busy = 200, 100
-	b := setup(t, func(c *Config) { c.RateLimit = -1 })
+	b := setup(t, func(c *Config) { c.RateLimit = RateLimitOff })
 	addr := b.serve(t)
 	p := b.path(t, approve)
 

@@ -18,6 +18,9 @@ import (
 const (
 	DefaultRateLimit = 10  // requests per second per client, sustained
 	DefaultRateBurst = 100 // requests per client at once
+	// RateLimitOff as Config.RateLimit turns the limit off (any negative
+	// value does; zero is the default, not "no limit").
+	RateLimitOff = -1
 	// maxClients bounds the limiter's memory. Past it, new clients are
 	// not tracked (and so not limited) until idle ones are forgotten:
 	// failing open keeps approvers working while a flood from many

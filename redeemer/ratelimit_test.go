@@ -198,3 +198,26 @@ func TestOneLinkRoute(t *testing.T) {
 		t.Errorf("cut links counted as route other: %v", got)
 	}
 }
+
+// Zero is the default, as everywhere in Config; only RateLimitOff is off.
+func TestRateLimitConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		limit float64
+		want  float64 // 0: no limiter
+	}{
+		{"zero is the default", 0, DefaultRateLimit},
+		{"set", 3, 3},
+		{"off", RateLimitOff, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, func(c *Config) { c.RateLimit = tt.limit })
+			switch l := b.srv.limiter; {
+			case tt.want == 0 && l != nil:
+				t.Errorf("limiter at %v/s, want none", l.rate)
+			case tt.want != 0 && (l == nil || l.rate != tt.want):
+				t.Errorf("limiter %+v, want %v/s", l, tt.want)
+			}
+		})
+	}
+}

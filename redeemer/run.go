@@ -27,10 +27,9 @@ const (
 	maxHeaderBytes    = 32 << 10 // a link is under 2,300 characters
 )
 
-// Run serves the redeemer until ctx ends, then drains: /healthz turns 503,
-// the listener closes, and requests in flight (a POST may be retrying Step
-// Functions) get up to cfg.ShutdownTimeout to finish. It returns nil after a
-// clean drain.
+// Run serves the redeemer until ctx ends, then drains as Serve describes,
+// while the admin listener keeps serving /metrics and a 503 /healthz. It
+// returns nil after a clean drain.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
@@ -69,7 +68,15 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// Serve serves s on ln until ctx ends, then drains as Run describes.
+// Serve serves s on ln until ctx ends, then drains: it closes ln at once,
+// closes idle connections, and gives requests in flight (a POST may be
+// retrying Step Functions) up to cfg.ShutdownTimeout to finish.
+//
+// Closing at once is right on ECS: a service's task is deregistered from
+// its target group, and drained for the group's deregistration_delay, before
+// it gets SIGTERM, so by then the load balancer sends it nothing new, and
+// a health check could not change that. Keeping the listener open would
+// only spend the stop timeout that requests in flight need.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,

@@ -67,7 +67,7 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 	}
 	base, _ := basePath(cfg.BaseURL)
 	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base}
-	if cfg.RateLimit > 0 {
+	if cfg.RateLimit > 0 { // not RateLimitOff
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
 
@@ -105,8 +105,11 @@ func parsePages(fsys fs.FS) (*template.Template, []byte, error) {
 	return t, css, nil
 }
 
-// Drain makes /healthz answer 503, so a load balancer still probing this
-// task stops sending it new requests while in-flight ones finish.
+// Drain marks the server as shutting down: from then on /healthz answers
+// 503. Serve calls it when its context ends, just before it closes the
+// listener, so the 503 is seen on the admin listener (which outlives the
+// drain) rather than by the load balancer: on ECS the target is already
+// deregistered and drained when SIGTERM arrives (see Serve).
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Healthy is nil until Drain is called.

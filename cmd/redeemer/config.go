@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -26,7 +27,7 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		cfg          redeemer.Config
 		keys         string
 		templatesDir string
-		rateLimit    int
+		rateLimit    string
 		trustProxy   string
 	)
 	e := envflag.New(fs, lookup)
@@ -35,14 +36,15 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 	e.String(&cfg.ListenAddr, "listen-addr", "APPROVALS_LISTEN_ADDR", ":8080", "address for links and /healthz", false)
 	e.String(&cfg.MetricsAddr, "metrics-addr", "APPROVALS_METRICS_ADDR", ":9090", "admin address for /metrics and /healthz", false)
 	e.String(&templatesDir, "templates-dir", "APPROVALS_TEMPLATES_DIR", "", "directory overriding the embedded templates (pages/*.html.tmpl, pages/style.css)", false)
-	e.Int(&rateLimit, "rate-limit", "APPROVALS_RATE_LIMIT", redeemer.DefaultRateLimit, "requests per second one client may make to the link routes, sustained; 0 turns the limit off", 0, 1_000_000)
+	e.String(&rateLimit, "rate-limit", "APPROVALS_RATE_LIMIT", strconv.Itoa(redeemer.DefaultRateLimit), "requests per second one client may make to the link routes, sustained, 1 to 1000000; off (or 0) turns the limit off", false)
 	e.Int(&cfg.RateBurst, "rate-burst", "APPROVALS_RATE_BURST", redeemer.DefaultRateBurst, "requests one client may make to the link routes at once", 1, 1_000_000)
 	e.String(&trustProxy, "trust-proxy-headers", "APPROVALS_TRUST_PROXY_HEADERS", "false", "true behind a load balancer: the client is the last X-Forwarded-For entry (only if nothing else can reach the redeemer)", false)
 	e.Check(func() error {
-		cfg.RateLimit = float64(rateLimit)
-		if rateLimit == 0 {
-			cfg.RateLimit = -1 // off; zero in Config means the default
+		limit, err := parseRateLimit(rateLimit)
+		if err != nil {
+			return fmt.Errorf("APPROVALS_RATE_LIMIT (-rate-limit): %w", err)
 		}
+		cfg.RateLimit = limit
 		v, err := strconv.ParseBool(trustProxy)
 		if err != nil {
 			return fmt.Errorf("APPROVALS_TRUST_PROXY_HEADERS: %q is not true or false", trustProxy)
@@ -86,4 +88,24 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		return redeemer.Config{}, err
 	}
 	return cfg, nil
+}
+
+// parseRateLimit reads APPROVALS_RATE_LIMIT: a rate, or "off". An unset
+// variable is the default, so 0 cannot mean that here; it meant "off" before
+// "off" was spelled out, and still does.
+func parseRateLimit(v string) (float64, error) {
+	if strings.EqualFold(v, "off") {
+		return redeemer.RateLimitOff, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither a whole number nor off", v)
+	}
+	switch {
+	case n == 0:
+		return redeemer.RateLimitOff, nil
+	case n < 0 || n > 1_000_000:
+		return 0, fmt.Errorf("%d is out of range [1, 1000000] (or off)", n)
+	}
+	return float64(n), nil
 }

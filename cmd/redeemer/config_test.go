@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sfn-approvals/sfn-approvals/redeemer"
 )
 
 const goodKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -106,13 +108,22 @@ func TestParseConfigRateLimit(t *testing.T) {
 		{"defaults", with(), 10, 100, false, ""},
 		{"set", with("APPROVALS_RATE_LIMIT", "3", "APPROVALS_RATE_BURST", "7", "APPROVALS_TRUST_PROXY_HEADERS", "true"), 3, 7, true, ""},
 		{"zero is off", with("APPROVALS_RATE_LIMIT", "0"), -1, 100, false, ""},
+		{"off", with("APPROVALS_RATE_LIMIT", "off"), redeemer.RateLimitOff, 100, false, ""},
+		{"OFF", with("APPROVALS_RATE_LIMIT", "OFF"), redeemer.RateLimitOff, 100, false, ""},
+		{"off by flag", with(), redeemer.RateLimitOff, 100, false, ""},
+		{"not a number", with("APPROVALS_RATE_LIMIT", "ten"), 0, 0, false, "APPROVALS_RATE_LIMIT"},
+		{"too high", with("APPROVALS_RATE_LIMIT", "1000001"), 0, 0, false, "APPROVALS_RATE_LIMIT"},
 		{"negative", with("APPROVALS_RATE_LIMIT", "-1"), 0, 0, false, "APPROVALS_RATE_LIMIT"},
 		{"burst zero", with("APPROVALS_RATE_BURST", "0"), 0, 0, false, "APPROVALS_RATE_BURST"},
 		{"trust not a bool", with("APPROVALS_TRUST_PROXY_HEADERS", "yes please"), 0, 0, false, "APPROVALS_TRUST_PROXY_HEADERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfigTo(nil, env(tt.env), io.Discard)
+			var args []string
+			if tt.name == "off by flag" {
+				args = []string{"-rate-limit", "off"}
+			}
+			cfg, err := parseConfigTo(args, env(tt.env), io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
