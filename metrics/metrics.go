@@ -48,14 +48,17 @@ var awsBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20}
 
 // Redeemer is the redeemer's metric set (namespace approvals_redeemer).
 type Redeemer struct {
-	LinkChecks    *prometheus.CounterVec   // result
-	Decisions     *prometheus.CounterVec   // type, outcome
-	SFNDuration   *prometheus.HistogramVec // operation; one observation per attempt
-	SFNRetries    *prometheus.CounterVec   // operation
-	HTTPRequests  *prometheus.CounterVec   // route, code
-	HTTPDuration  *prometheus.HistogramVec // route
-	RateLimited   prometheus.Counter
-	InFlightPosts prometheus.Gauge
+	LinkChecks   *prometheus.CounterVec   // result
+	Decisions    *prometheus.CounterVec   // type, outcome
+	SFNDuration  *prometheus.HistogramVec // operation; one observation per attempt
+	SFNRetries   *prometheus.CounterVec   // operation
+	HTTPRequests *prometheus.CounterVec   // route, code
+	HTTPDuration *prometheus.HistogramVec // route
+	RateLimited  prometheus.Counter
+	// RateLimitEvictions counts clients the limiter forgot, while their
+	// buckets were not yet full, to make room: a flood from many addresses.
+	RateLimitEvictions prometheus.Counter
+	InFlightPosts      prometheus.Gauge
 }
 
 // Routes are the redeemer's route labels.
@@ -80,6 +83,8 @@ func NewRedeemer(reg prometheus.Registerer) *Redeemer {
 			Help: "Time to serve an HTTP request, by route.", Buckets: prometheus.DefBuckets}, []string{"route"}),
 		RateLimited: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rate_limited_total",
 			Help: "Requests refused with 429 by the per-client rate limit."}),
+		RateLimitEvictions: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rate_limit_evictions_total",
+			Help: "Clients the rate limiter forgot before their buckets refilled, to stay within its table size."}),
 		InFlightPosts: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "decisions_in_flight",
 			Help: "Decisions being sent to Step Functions now."}),
 	}

@@ -1,6 +1,7 @@
 package redeemer
 
 import (
+	"container/list"
 	"math"
 	"net"
 	"net/http"
@@ -21,32 +22,42 @@ const (
 	// RateLimitOff as Config.RateLimit turns the limit off (any negative
 	// value does; zero is the default, not "no limit").
 	RateLimitOff = -1
-	// maxClients bounds the limiter's memory. Past it, new clients are
-	// not tracked (and so not limited) until idle ones are forgotten:
-	// failing open keeps approvers working while a flood from many
-	// addresses is left to the load balancer's own protections.
+	// maxClients bounds the limiter's memory. Past it, the client seen
+	// least recently is forgotten to make room: a flood from many
+	// addresses then costs the forgotten ones a fresh bucket, but every
+	// client is still limited, and one that keeps sending is never the one
+	// forgotten.
 	maxClients = 100_000
 )
 
 // limiter is a token bucket per client: each holds up to burst tokens,
-// refilled at rate per second; a request takes one or is refused.
+// refilled at rate per second; a request takes one or is refused. Buckets
+// are kept in order of last use, so the ones that have refilled (as good as
+// new) and, when the table is full, the least recently used one are found
+// at the back without a scan.
 type limiter struct {
-	rate  float64
-	burst float64
-	now   func() time.Time
+	rate    float64
+	burst   float64
+	full    time.Duration // time to refill an empty bucket
+	now     func() time.Time
+	max     int    // clients tracked at most (maxClients)
+	evicted func() // called for each client forgotten before its bucket refilled; may be nil
 
-	mu        sync.Mutex
-	buckets   map[netip.Prefix]*bucket
-	lastSweep time.Time
+	mu      sync.Mutex
+	buckets map[netip.Prefix]*list.Element // of *bucket
+	lru     list.List                      // front: used last
 }
 
 type bucket struct {
+	client netip.Prefix
 	tokens float64
 	at     time.Time // when tokens was last brought up to date
 }
 
 func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
-	return &limiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[netip.Prefix]*bucket{}}
+	b := float64(max(burst, 1))
+	return &limiter{rate: rate, burst: b, full: time.Duration(b / rate * float64(time.Second)), now: now,
+		max: maxClients, buckets: map[netip.Prefix]*list.Element{}}
 }
 
 // allow takes a token for client, or says how long until one is free.
@@ -54,14 +65,20 @@ func (l *limiter) allow(client netip.Prefix) (ok bool, retryAfter time.Duration)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now)
-	b, found := l.buckets[client]
-	if !found {
-		if len(l.buckets) >= maxClients {
-			return true, 0
+	l.forgetRefilled(now)
+	var b *bucket
+	if e, found := l.buckets[client]; found {
+		b = e.Value.(*bucket)
+		l.lru.MoveToFront(e)
+	} else {
+		if len(l.buckets) >= l.max {
+			l.forget(l.lru.Back())
+			if l.evicted != nil {
+				l.evicted()
+			}
 		}
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[client] = b
+		b = &bucket{client: client, tokens: l.burst, at: now}
+		l.buckets[client] = l.lru.PushFront(b)
 	}
 	if el := now.Sub(b.at).Seconds(); el > 0 {
 		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
@@ -74,19 +91,17 @@ func (l *limiter) allow(client netip.Prefix) (ok bool, retryAfter time.Duration)
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// sweep forgets, at most once per refill period, the clients whose buckets
-// have refilled: they are as good as new.
-func (l *limiter) sweep(now time.Time) {
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
-	if now.Sub(l.lastSweep) < max(full, time.Second) {
-		return
+// forgetRefilled drops, from the back, the clients idle long enough for
+// their buckets to have refilled: a new bucket is the same.
+func (l *limiter) forgetRefilled(now time.Time) {
+	for e := l.lru.Back(); e != nil && now.Sub(e.Value.(*bucket).at) >= l.full; e = l.lru.Back() {
+		l.forget(e)
 	}
-	l.lastSweep = now
-	for k, b := range l.buckets {
-		if now.Sub(b.at) >= full {
-			delete(l.buckets, k)
-		}
-	}
+}
+
+func (l *limiter) forget(e *list.Element) {
+	delete(l.buckets, e.Value.(*bucket).client)
+	l.lru.Remove(e)
 }
 
 // clients returns how many clients are tracked (for tests).
@@ -101,37 +116,41 @@ func (l *limiter) clients() int {
 // Behind a trusted proxy it is the address the proxy appended last to
 // X-Forwarded-For (an AWS load balancer appends the peer it saw), since
 // every request then comes from the proxy itself; earlier entries are the
-// client's own say and are ignored. It reports false when no address can
-// be found, which the caller lets through rather than lumping together.
+// client's own say and are ignored. When that entry is missing or not an
+// address, the peer (the proxy) is the client: a request that garbles the
+// header shares the proxy's bucket rather than escaping the limit. It
+// reports false only when the peer address cannot be read either.
 func clientOf(r *http.Request, trustProxy bool) (netip.Prefix, bool) {
-	raw := ""
 	if trustProxy {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			last := xff[len(xff)-1]
 			if i := strings.LastIndexByte(last, ','); i >= 0 {
 				last = last[i+1:]
 			}
-			raw = strings.TrimSpace(last)
+			if addr, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return clientPrefix(addr), true
+			}
 		}
 	}
-	if raw == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		raw = host
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
 	}
-	addr, err := netip.ParseAddr(raw)
+	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return netip.Prefix{}, false
 	}
+	return clientPrefix(addr), true
+}
+
+func clientPrefix(addr netip.Addr) netip.Prefix {
 	addr = addr.Unmap().WithZone("")
 	bits := 32
 	if addr.Is6() {
 		bits = 64
 	}
 	p, _ := addr.Prefix(bits)
-	return p, true
+	return p
 }
 
 // rateLimited answers with 429 when r's client has used up its requests;

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -115,7 +116,11 @@ func TestClientOf(t *testing.T) {
 		{"trusted: last entry", "10.0.0.9:1", []string{"1.2.3.4, 203.0.113.5"}, true, "203.0.113.5/32"},
 		{"trusted: last header line", "10.0.0.9:1", []string{"1.2.3.4", "203.0.113.6"}, true, "203.0.113.6/32"},
 		{"trusted without header: peer", "10.0.0.9:1", nil, true, "10.0.0.9/32"},
-		{"trusted, garbage appended", "10.0.0.9:1", []string{"203.0.113.5, not-an-ip"}, true, ""},
+		// A garbled last entry is the proxy's own bucket, never no limit.
+		{"trusted, garbage appended", "10.0.0.9:1", []string{"203.0.113.5, not-an-ip"}, true, "10.0.0.9/32"},
+		{"trusted, empty last entry", "10.0.0.9:1", []string{"203.0.113.5,"}, true, "10.0.0.9/32"},
+		{"trusted, empty header", "10.0.0.9:1", []string{""}, true, "10.0.0.9/32"},
+		{"trusted, IPv6 entry by /64", "10.0.0.9:1", []string{"2001:db8:1:2:3:4:5:6"}, true, "2001:db8:1:2::/64"},
 		{"no address", "", nil, false, ""},
 	}
 	for _, tt := range tests {
@@ -219,5 +224,80 @@ func TestRateLimitConfig(t *testing.T) {
 				t.Errorf("limiter %+v, want %v/s", l, tt.want)
 			}
 		})
+	}
+}
+
+// Behind a trusted proxy, a client that garbles X-Forwarded-For is limited
+// with the proxy's address rather than not at all.
+func TestRateLimitGarbledForwardedFor(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst, c.TrustProxyHeaders = 1, 2, true })
+	p := b.path(t, approve)
+	codes := []int{}
+	for range 3 {
+		r := httptest.NewRequest(http.MethodGet, "https://approvals.example.com"+p, nil)
+		r.RemoteAddr = "10.0.0.9:4000"
+		r.Header.Set("X-Forwarded-For", "203.0.113.5, <script>")
+		w := httptest.NewRecorder()
+		b.srv.ServeHTTP(w, r)
+		codes = append(codes, w.Code)
+	}
+	if diff := cmp.Diff([]int{200, 200, 429}, codes); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+}
+
+// A full client table makes room by forgetting the client seen least
+// recently: a new client is limited from its first request, and one that
+// keeps sending keeps its (empty) bucket.
+func TestLimiterFullTableEvicts(t *testing.T) {
+	now := time.Unix(0, 0)
+	evicted := 0
+	l := newLimiter(1, 2, func() time.Time { return now })
+	l.max, l.evicted = 3, func() { evicted++ }
+	addr := func(i byte) netip.Prefix { return netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, i}), 32) }
+
+	heavy := addr(0)
+	for range 2 {
+		l.allow(heavy)
+	}
+	if ok, _ := l.allow(heavy); ok {
+		t.Fatal("heavy client allowed past its burst")
+	}
+	// A flood of new addresses, the heavy client still sending in between.
+	for i := byte(1); i <= 10; i++ {
+		if ok, _ := l.allow(addr(i)); !ok {
+			t.Fatalf("new client %d refused its first request", i)
+		}
+		if ok, _ := l.allow(heavy); ok {
+			t.Fatalf("heavy client allowed after new client %d: its bucket was forgotten", i)
+		}
+	}
+	if n := l.clients(); n != 3 {
+		t.Errorf("%d clients tracked, want at most 3", n)
+	}
+	if evicted != 8 {
+		t.Errorf("%d evictions, want 8 (10 new clients, 2 free places)", evicted)
+	}
+	// A new client is limited like any other, full table or not.
+	fresh := addr(200)
+	l.allow(fresh)
+	l.allow(fresh)
+	if ok, _ := l.allow(fresh); ok {
+		t.Error("client past its burst allowed while the table is full")
+	}
+}
+
+// The server counts the clients it had to forget.
+func TestRateLimitEvictionsCounted(t *testing.T) {
+	b := setup(t, func(c *Config) { c.RateLimit, c.RateBurst = 1, 1 })
+	b.srv.limiter.max = 1
+	p := b.path(t, approve)
+	for _, remote := range []string{"198.51.100.1:1", "198.51.100.2:1", "198.51.100.3:1"} {
+		r := httptest.NewRequest(http.MethodGet, "https://approvals.example.com"+p, nil)
+		r.RemoteAddr = remote
+		b.srv.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if got := testutil.ToFloat64(b.srv.m.RateLimitEvictions); got != 2 {
+		t.Errorf("rate_limit_evictions_total = %v, want 2", got)
 	}
 }

@@ -20,6 +20,8 @@ type outcome struct {
 	Title   string
 	Message string
 	Hint    string
+	// RetryAfter, when set, is sent as Retry-After (whole seconds).
+	RetryAfter time.Duration
 }
 
 var (
@@ -41,7 +43,7 @@ var (
 		Hint:    "Some mail programs break long links: open it from the email again, or copy the whole link into the address bar."}
 	outUnavailable = outcome{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Try again shortly",
 		Message: "Step Functions could not be reached, so nothing was recorded yet.",
-		Hint:    "This link still works: try again in a minute."}
+		Hint:    "This link still works: try again in a minute.", RetryAfter: time.Minute}
 	outError = outcome{Name: "error", Status: http.StatusInternalServerError, Title: "Not recorded",
 		Message: "The decision could not be recorded.",
 		Hint:    "If this keeps happening, tell the requester."}
@@ -105,6 +107,9 @@ const humanTime = "Mon 2 Jan 2006, 15:04 MST"
 
 // respond writes v as JSON or HTML, with its status code.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
+	if v.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
+	}
 	if wantsJSON(r) {
 		s.respondJSON(w, v)
 		return

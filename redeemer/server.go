@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,11 +43,16 @@ type Server struct {
 	base     string // path prefix of every route except /healthz, no trailing slash
 	mux      *http.ServeMux
 	limiter  *limiter // nil: no rate limit
+	hsts     bool     // the base URL is https: every response says so
 	draining atomic.Bool
 }
 
 // StylePath is where the stylesheet is served, under the base URL's path.
 const StylePath = "/assets/style.css"
+
+// hstsValue is a year, the value browsers' preload lists ask for; not for
+// subdomains, which may be other services' business.
+const hstsValue = "max-age=31536000"
 
 // New builds a Server. It parses the page templates once, so a broken
 // override fails here, at start-up, not on an approver's click.
@@ -67,8 +73,12 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 	}
 	base, _ := basePath(cfg.BaseURL)
 	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base}
+	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "https" {
+		s.hsts = true
+	}
 	if cfg.RateLimit > 0 { // not RateLimitOff
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+		s.limiter.evicted = s.m.RateLimitEvictions.Inc
 	}
 
 	// Links are not in the mux: ServeHTTP routes them itself (see there).
@@ -137,6 +147,11 @@ const (
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	setSecurityHeaders(w.Header())
+	if s.hsts {
+		// Links are https: a browser that has seen one never asks over
+		// plain http again, where the token would travel in the clear.
+		w.Header().Set("Strict-Transport-Security", hstsValue)
+	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}

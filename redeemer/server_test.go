@@ -532,6 +532,67 @@ func TestRetriesExhausted(t *testing.T) {
 	}
 }
 
+// The 503 says when to try again, in the page's words ("in a minute"), for
+// the page and for JSON clients alike.
+func TestUnavailableRetryAfter(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		b := setup(t, func(c *Config) { c.Retry.MaxAttempts = 1 })
+		b.sfn.errs = []error{throttled}
+		r := post(b.path(t, approve), "")
+		r.json = asJSON
+		w := b.do(r)
+		if w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("json %t: POST = %d, want 503", asJSON, w.Code)
+		}
+		if got := w.Header().Get("Retry-After"); got != "60" {
+			t.Errorf("json %t: Retry-After = %q, want 60", asJSON, got)
+		}
+	}
+	// Other answers carry none.
+	b := setup(t)
+	if got := b.do(post(b.path(t, approve), "")).Header().Get("Retry-After"); got != "" {
+		t.Errorf("recorded decision: Retry-After = %q, want none", got)
+	}
+}
+
+// With an https base URL every response, whatever its route or status,
+// tells the browser to use https only; with http (local use) none does.
+func TestHSTS(t *testing.T) {
+	for _, tt := range []struct {
+		base, prefix, want string
+	}{
+		{"https://approvals.example.com", "", "max-age=31536000"},
+		{"HTTPS://approvals.example.com/approvals", "/approvals", "max-age=31536000"},
+		{"http://127.0.0.1:8080", "", ""},
+	} {
+		// Four link requests fill the burst; the fifth is refused.
+		b := setup(t, func(c *Config) { c.BaseURL = tt.base; c.RateLimit, c.RateBurst = 1, 4 })
+		good := tt.prefix + b.path(t, approve)
+		for _, r := range []struct {
+			name string
+			req
+			code int
+		}{
+			{"confirm", req{method: "GET", path: good}, 200},
+			{"invalid", req{method: "GET", path: tt.prefix + "/a/nope"}, 400},
+			{"405", req{method: "DELETE", path: good}, 405},
+			{"recorded", post(good, ""), 200},
+			{"rate limited", req{method: "GET", path: good}, 429},
+			{"404", req{method: "GET", path: "/nope"}, 404},
+			{"style", req{method: "GET", path: tt.prefix + StylePath}, 200},
+			{"healthz", req{method: "GET", path: "/healthz"}, 200},
+		} {
+			w := b.do(r.req)
+			if w.Code != r.code {
+				t.Errorf("%s %s: status %d, want %d", tt.base, r.name, w.Code, r.code)
+			}
+			if got := w.Header().Get("Strict-Transport-Security"); got != tt.want {
+				t.Errorf("%s %s: Strict-Transport-Security = %q, want %q", tt.base, r.name, got, tt.want)
+			}
+		}
+	}
+}
+
 // An attempt that hangs is cut off and retried; the budget is not spent on
 // one connection.
 func TestHungAttemptIsRetried(t *testing.T) {
