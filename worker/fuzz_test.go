@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/mail"
 	"strings"
 	"testing"
@@ -29,6 +32,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	h := &Handler{Keyring: kr, BaseURL: testBaseURL, Sender: "approvals@example.com", Templates: tmpls}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if json.Valid(body) {
+			// The scanner agrees with encoding/json's own tokenizer.
+			problems, _ := duplicateKeys(body)
+			if want := hasDuplicateKeys(t, body); (len(problems) > 0) != want {
+				t.Fatalf("duplicateKeys = %q, want duplicates: %t", problems, want)
+			}
+		}
 		req, err := DecodeRequest(body, DecodeOptions{Now: testNow, Templates: tmpls})
 		if err != nil {
 			var ve *ValidationError
@@ -81,4 +91,55 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("%d emails for %d recipients", len(emails), n)
 		}
 	})
+}
+
+// hasDuplicateKeys is the slow, obvious check duplicateKeys is held to:
+// encoding/json's tokens, a set of keys per open object.
+func hasDuplicateKeys(t *testing.T, body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type level struct {
+		obj      bool
+		keys     map[string]bool
+		wantsKey bool
+	}
+	var stack []*level
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("token: %v", err)
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if top != nil && top.obj {
+					top.wantsKey = true // this value ends a key/value pair
+				}
+				stack = append(stack, &level{obj: d == '{', keys: map[string]bool{}, wantsKey: d == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if top == nil || !top.obj {
+			continue
+		}
+		if top.wantsKey {
+			k := tok.(string)
+			if top.keys[k] {
+				return true
+			}
+			top.keys[k] = true
+			top.wantsKey = false
+			continue
+		}
+		top.wantsKey = true
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -161,6 +162,9 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 	for _, k := range unknown {
 		d.problemf("unknown field %s", quote(k))
 	}
+	dups, dupTop := duplicateKeys(body)
+	d.problems = append(d.problems, dups...)
+	d.duplicated = dupTop
 
 	r := &Request{}
 	hasToken := d.taskToken(r)
@@ -181,6 +185,8 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 type decoder struct {
 	raw      map[string]json.RawMessage
 	problems []string
+	// duplicated holds the top-level keys given more than once.
+	duplicated map[string]bool
 }
 
 func (d *decoder) problemf(format string, args ...any) {
@@ -204,6 +210,11 @@ func (d *decoder) field(key string, v any, want string) bool {
 func (d *decoder) taskToken(r *Request) bool {
 	var tok string
 	if _, ok := d.raw["taskToken"]; !ok {
+		return false
+	}
+	if d.duplicated["taskToken"] {
+		// Two tokens: which execution the request is for is anyone's
+		// guess, so none is failed (the problem is already listed).
 		return false
 	}
 	if !d.field("taskToken", &tok, "a string") {
@@ -380,6 +391,15 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 	}
 	seen := map[string]bool{}
 	for i, b := range list {
+		// encoding/json matches struct fields case-insensitively ("Type"
+		// would fill type); keys match exactly, as at the top level.
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(b, &keys); err == nil {
+			if k := firstUnknown(keys, actionFields); k != "" {
+				d.problemf("actions[%d]: unknown field %s", i, quote(k))
+				continue
+			}
+		}
 		var a approval.Action
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
@@ -432,6 +452,34 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 		}
 		r.Actions = append(r.Actions, a)
 	}
+}
+
+// actionFields are the keys an action may have: approval.Action's JSON
+// names, so that a field added there is accepted here.
+var actionFields = func() []string {
+	var names []string
+	t := reflect.TypeFor[approval.Action]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}()
+
+// firstUnknown returns the first key of m, in sorted order, that is not in
+// known, or "".
+func firstUnknown(m map[string]json.RawMessage, known []string) string {
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	return slices.Min(unknown)
 }
 
 // output checks a success action's output and returns it compacted, since

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,6 +378,96 @@ func TestDecodeRequestRedirectURL(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{tt.want}, ve.Problems); diff != "" {
 			t.Errorf("%q: problems (-want +got):\n%s", tt.url, diff)
+		}
+	}
+}
+
+// A key given twice in one object is a problem wherever it is, not a
+// silent last-wins: the request would mean something else than it reads.
+func TestDecodeRequestDuplicateKeys(t *testing.T) {
+	many := strings.Repeat(`"k":1,`, 30)
+	tests := []struct {
+		name      string
+		body      string
+		want      []string
+		malformed bool
+	}{
+		{"top level, escapes decoded",
+			`{"taskToken":"T0KEN","to":["a@example.com"],"t\u006f":["b@example.com"],"subject":"s","subject":"t","subject":"u"}`,
+			[]string{`duplicate key "to"`, `duplicate key "subject"`}, false},
+		{"in an action and its output",
+			`{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","actions":[
+				{"name":"ok","type":"success"},
+				{"name":"no","type":"failure","type":"success","output":{"a":1,"a":2}}]}`,
+			[]string{`actions[1]: duplicate key "type"`, `actions[1].output: duplicate key "a"`}, false},
+		{"in data, at any depth",
+			`{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","data":{"x":{"y":[{"z":1,"z":2}]},"odd key":{"k":1,"k":1},"x":0}}`,
+			[]string{`data.x.y[0]: duplicate key "z"`, `data["odd key"]: duplicate key "k"`, `data: duplicate key "x"`}, false},
+		{"same key in sibling objects is fine",
+			`{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","data":{"a":{"k":1},"b":{"k":1}},"extra":{"k":[{"k":1},{"k":1}]}}`,
+			[]string{`unknown field "extra"`}, false},
+		{"two task tokens: no execution to fail",
+			`{"taskToken":"T0KEN","taskToken":"OTHER","to":["a@example.com"],"subject":"s"}`,
+			[]string{`duplicate key "taskToken"`}, true},
+		// 21 objects "a", each with "k" 31 times, and "a" itself repeated:
+		// 22 duplicates, of which 20 are listed (in the order of their
+		// second appearance), then a count.
+		{"hostile numbers of them are counted",
+			`{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","data":{` + strings.Repeat(`"a":{`+many+`"k":1},`, 21) + `"z":0}}`,
+			slices.Concat([]string{`data.a: duplicate key "k"`, `data: duplicate key "a"`},
+				slices.Repeat([]string{`data.a: duplicate key "k"`}, 18),
+				[]string{"... and 2 more duplicate keys"}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decode(t, tt.body)
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("DecodeRequest = %v, want a *ValidationError", err)
+			}
+			if diff := cmp.Diff(tt.want, ve.Problems); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			if ve.Malformed() != tt.malformed {
+				t.Errorf("Malformed() = %t, want %t", ve.Malformed(), tt.malformed)
+			}
+		})
+	}
+}
+
+// Action keys match exactly, as the request's own do: encoding/json alone
+// would let "Type" fill type.
+func TestDecodeRequestActionKeysExact(t *testing.T) {
+	_, err := decode(t, `{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s","actions":[{"name":"ok","Type":"success"}]}`)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("DecodeRequest = %v, want a *ValidationError", err)
+	}
+	if diff := cmp.Diff([]string{`actions[0]: unknown field "Type"`}, ve.Problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkDecodeRequest decodes a request with every field; run with
+// go test -run '^$' -bench DecodeRequest -benchmem ./worker/
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := []byte(`{"taskToken":"` + strings.Repeat("t", 1000) + `",
+		"to":["Ben Example <ben@example.com>","ann@example.com"], "cc":["ops@example.com"], "replyTo":["lead@example.com"],
+		"subject":"Refund", "template":"approval", "data":{"amount":42.50,"id":12345678901234567890,"items":[{"sku":"a","n":1},{"sku":"b","n":2}]},
+		"actions":[
+			{"name":"approve","label":"Yes","type":"success","output":{"approved":true}},
+			{"name":"snooze","type":"heartbeat"},
+			{"name":"reject","type":"failure","error":"No","cause":"because"}],
+		"expiresIn":"30m","redirectUrl":"https://example.com/done"}`)
+	tmpls, err := LoadTemplates("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := DecodeOptions{Now: testNow, Templates: tmpls}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeRequest(body, opts); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
