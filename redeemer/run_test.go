@@ -25,12 +25,7 @@ import (
 func TestServeDrainsInFlightPost(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	b := setup(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	b.sfn.block = func(context.Context, int) error {
-		close(entered)
-		<-release
-		return nil
-	}
+	entered, release := holdCalls(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,24 +34,8 @@ func TestServeDrainsInFlightPost(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- b.srv.Serve(ctx, ln) }()
-
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	type result struct {
-		code int
-		err  error
-	}
-	posted := make(chan result, 1)
-	go func() {
-		resp, err := client.PostForm("http://"+ln.Addr().String()+b.path(t, approve), url.Values{"comment": {"ok"}})
-		if err != nil {
-			posted <- result{err: err}
-			return
-		}
-		resp.Body.Close()
-		posted <- result{code: resp.StatusCode}
-	}()
+	posted, closeIdle := postApprove(t, b, ln.Addr().String())
+	defer closeIdle()
 
 	<-entered
 	cancel()
@@ -86,6 +65,41 @@ func TestServeDrainsInFlightPost(t *testing.T) {
 	}
 }
 
+// holdCalls makes Step Functions calls wait: entered is closed when the
+// first arrives, and closing release lets it answer.
+func holdCalls(b *bundle) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	b.sfn.block = func(context.Context, int) error {
+		close(entered)
+		<-release
+		return nil
+	}
+	return entered, release
+}
+
+type postResult struct {
+	code int
+	err  error
+}
+
+// postApprove POSTs an approve link to the server at addr in the background.
+// Call closeIdle before checking for leaked goroutines.
+func postApprove(t *testing.T, b *bundle, addr string) (_ <-chan postResult, closeIdle func()) {
+	tr := &http.Transport{}
+	p := b.path(t, approve)
+	posted := make(chan postResult, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: tr}).PostForm("http://"+addr+p, url.Values{"comment": {"ok"}})
+		if err != nil {
+			posted <- postResult{err: err}
+			return
+		}
+		resp.Body.Close()
+		posted <- postResult{code: resp.StatusCode}
+	}()
+	return posted, tr.CloseIdleConnections
+}
+
 // closeSignal is a listener that says when it has been closed.
 type closeSignal struct {
 	net.Listener
@@ -106,12 +120,7 @@ func (l *closeSignal) Close() error {
 func TestServeStopsAcceptingAtOnce(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	b := setup(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	b.sfn.block = func(context.Context, int) error {
-		close(entered)
-		<-release
-		return nil
-	}
+	entered, release := holdCalls(b)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,18 +150,8 @@ func TestServeStopsAcceptingAtOnce(t *testing.T) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	posted := make(chan int, 1)
-	go func() {
-		resp, err := (&http.Client{Transport: tr}).PostForm("http://"+addr+b.path(t, approve), url.Values{"comment": {"ok"}})
-		if err != nil {
-			posted <- 0
-			return
-		}
-		resp.Body.Close()
-		posted <- resp.StatusCode
-	}()
+	posted, closeIdle := postApprove(t, b, addr)
+	defer closeIdle()
 	<-entered
 	cancel()
 
@@ -176,8 +175,8 @@ func TestServeStopsAcceptingAtOnce(t *testing.T) {
 	}
 
 	close(release)
-	if code := <-posted; code != http.StatusOK {
-		t.Fatalf("in-flight POST = %d, want 200", code)
+	if r := <-posted; r.err != nil || r.code != http.StatusOK {
+		t.Fatalf("in-flight POST = %d %v, want 200", r.code, r.err)
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve = %v, want nil", err)
