@@ -3,8 +3,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -45,8 +47,15 @@ type visChange struct {
 }
 
 // fakeQueue hands out its messages and records what the pool does with
-// them. A message is "out" from receipt until it is deleted or given a
-// final visibility (anything but the extension value).
+// them. A message is "out" (invisible) from receipt until it is deleted or
+// given a final visibility (anything but the extension value).
+//
+// Its long polls behave as SQS and the SDK do: a receive with nothing
+// pending stays open, and the messages added next are picked for it. A
+// caller whose context ends gets the SDK's error, never an answer; SQS does
+// not know the caller left, so the poll stays open, and what it picks stays
+// invisible (stranded). The polls' wait runs out only when the test says
+// so (endPolls), so no test depends on the clock.
 type fakeQueue struct {
 	ev        *events
 	limit     int   // concurrency limit to check receives against
@@ -60,23 +69,40 @@ type fakeQueue struct {
 	deleted     []string
 	vis         []visChange
 	receives    int
-	finished    chan string // receipt handle, on delete or final visibility
-	extended    chan string // receipt handle, on each extension
-	onEmpty     func(ctx context.Context) ([]sqstypes.Message, error)
+	inputs      []*sqs.ReceiveMessageInput
+	deadlines   []time.Duration // time left on each receive's context; 0: none
+	finished    chan string     // receipt handle, on delete or final visibility
+	extended    chan string     // receipt handle, on each extension
 	receiveErrs []error
-	wake        chan struct{} // an add during an empty long poll
+	polls       []*longPoll   // open long polls, oldest first
+	polling     chan struct{} // one per long poll that starts waiting
+	ended       chan struct{} // closed by endPolls
+}
+
+// longPoll is a receive SQS holds open until messages arrive.
+type longPoll struct {
+	max int
+	got chan []sqstypes.Message // the messages picked for it; buffered
 }
 
 func newFakeQueue(ev *events, limit int, extension int32) *fakeQueue {
 	return &fakeQueue{ev: ev, limit: limit, extension: extension, out: map[string]bool{},
-		finished: make(chan string, 1000), extended: make(chan string, 1000), wake: make(chan struct{}, 1)}
+		finished: make(chan string, 1000), extended: make(chan string, 1000),
+		polling: make(chan struct{}, 1000), ended: make(chan struct{})}
+}
+
+// canceled is what the SDK returns for a call whose context ended.
+func canceled(err error) error {
+	return &smithy.OperationError{ServiceID: "SQS", OperationName: "ReceiveMessage", Err: &smithy.CanceledError{Err: err}}
 }
 
 // add queues a message with the given body; receipt handle "rh-ID".
 func (q *fakeQueue) add(id, body string, receiveCount int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.pending = append(q.pending, sqstypes.Message{
+	q.push(newMessage(id, body, receiveCount))
+}
+
+func newMessage(id, body string, receiveCount int) sqstypes.Message {
+	return sqstypes.Message{
 		MessageId:     aws.String(id),
 		ReceiptHandle: aws.String("rh-" + id),
 		Body:          aws.String(body),
@@ -84,18 +110,71 @@ func (q *fakeQueue) add(id, body string, receiveCount int) {
 			"ApproximateReceiveCount": strconv.Itoa(receiveCount),
 			"SentTimestamp":           "1700000000000",
 		},
-	})
-	select {
-	case q.wake <- struct{}{}:
-	default:
 	}
+}
+
+// push queues messages that arrive together.
+func (q *fakeQueue) push(msgs ...sqstypes.Message) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, msgs...)
+	// Open long polls take what arrives, oldest first, as SQS gives a
+	// waiting receive the next messages.
+	for len(q.pending) > 0 && len(q.polls) > 0 {
+		p := q.polls[0]
+		q.polls = q.polls[1:]
+		n := min(p.max, len(q.pending))
+		msgs := q.pending[:n:n]
+		q.pending = q.pending[n:]
+		for _, m := range msgs {
+			q.take(m)
+		}
+		p.got <- msgs
+	}
+}
+
+// endPolls is the wait running out: open long polls answer empty, later
+// receives with nothing pending answer empty at once, and nothing is picked
+// for a poll whose caller left.
+func (q *fakeQueue) endPolls() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case <-q.ended:
+	default:
+		close(q.ended)
+	}
+	q.polls = nil
+}
+
+// invisible lists the receipt handles of messages received but neither
+// deleted nor made visible again.
+func (q *fakeQueue) invisible() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var hs []string
+	for h := range q.out {
+		hs = append(hs, h)
+	}
+	slices.Sort(hs)
+	return hs
 }
 
 func (q *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	q.mu.Lock()
 	q.receives++
+	q.inputs = append(q.inputs, in)
+	if d, ok := ctx.Deadline(); ok {
+		q.deadlines = append(q.deadlines, time.Until(d))
+	} else {
+		q.deadlines = append(q.deadlines, 0)
+	}
 	if int(in.MaxNumberOfMessages) > q.limit-len(q.out) || in.MaxNumberOfMessages > 10 || in.MaxNumberOfMessages < 1 {
 		q.overAsked = append(q.overAsked, fmt.Sprintf("asked %d with %d of %d out", in.MaxNumberOfMessages, len(q.out), q.limit))
+	}
+	if err := ctx.Err(); err != nil {
+		q.mu.Unlock()
+		return nil, canceled(err) // the SDK sends nothing
 	}
 	if len(q.receiveErrs) > 0 {
 		err := q.receiveErrs[0]
@@ -103,35 +182,46 @@ func (q *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 		q.mu.Unlock()
 		return nil, err
 	}
-	if len(q.pending) == 0 {
-		onEmpty := q.onEmpty
-		q.mu.Unlock()
-		if onEmpty != nil {
-			msgs, err := onEmpty(ctx)
-			q.mu.Lock()
-			for _, m := range msgs {
-				q.take(m)
-			}
-			q.mu.Unlock()
-			return &sqs.ReceiveMessageOutput{Messages: msgs}, err
+	if len(q.pending) > 0 {
+		n := min(int(in.MaxNumberOfMessages), len(q.pending))
+		msgs := q.pending[:n:n]
+		q.pending = q.pending[n:]
+		for _, m := range msgs {
+			q.take(m)
 		}
-		// An empty long poll: wait for a message or for the caller to give
-		// up, then answer empty, as SQS does when the wait ends.
+		q.mu.Unlock()
+		return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+	}
+	select {
+	case <-q.ended:
+		q.mu.Unlock()
+		return &sqs.ReceiveMessageOutput{}, nil
+	default:
+	}
+	p := &longPoll{max: int(in.MaxNumberOfMessages), got: make(chan []sqstypes.Message, 1)}
+	q.polls = append(q.polls, p)
+	q.mu.Unlock()
+	q.polling <- struct{}{}
+
+	select {
+	case msgs := <-p.got:
+		if err := ctx.Err(); err != nil {
+			return nil, canceled(err) // the answer is lost, its messages stranded
+		}
+		return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+	case <-ctx.Done():
+		// The poll stays open: SQS does not know the caller left.
+		return nil, canceled(ctx.Err())
+	case <-q.ended:
+		q.mu.Lock() // an add that picked for this poll has delivered
+		defer q.mu.Unlock()
 		select {
-		case <-ctx.Done():
-			return nil, &smithy.OperationError{ServiceID: "SQS", OperationName: "ReceiveMessage", Err: ctx.Err()}
-		case <-q.wake:
+		case msgs := <-p.got:
+			return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
+		default:
 			return &sqs.ReceiveMessageOutput{}, nil
 		}
 	}
-	n := min(int(in.MaxNumberOfMessages), len(q.pending))
-	msgs := q.pending[:n]
-	q.pending = q.pending[n:]
-	for _, m := range msgs {
-		q.take(m)
-	}
-	q.mu.Unlock()
-	return &sqs.ReceiveMessageOutput{Messages: msgs}, nil
 }
 
 func (q *fakeQueue) take(m sqstypes.Message) {

@@ -34,9 +34,13 @@ const (
 	DefaultShutdownGrace     = 30 * time.Second
 	DefaultRetryBase         = 10 * time.Second
 	DefaultRetryMax          = 15 * time.Minute
+	// DefaultReceiveWait is the longest long poll SQS allows.
+	DefaultReceiveWait = 20 * time.Second
 
-	maxBatch = 10               // the SQS limit per ReceiveMessage
-	waitTime = 20 * time.Second // the longest SQS long poll
+	maxBatch = 10 // the SQS limit per ReceiveMessage
+	// receiveSlack is how long a receive may run past its wait before it
+	// is cut: only a hung connection takes that long.
+	receiveSlack = 5 * time.Second
 	// finishTimeout bounds the delete or visibility change that records a
 	// message's outcome.
 	finishTimeout = 10 * time.Second
@@ -65,9 +69,13 @@ type Pool struct {
 	// seen again: RetryBase * 2^(receives-1), at most RetryMax.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// ReceiveWait is the long poll's wait, in whole seconds up to 20.
+	// Shutdown lets the receive in progress finish, so it is also the
+	// longest a drain waits for the queue.
+	ReceiveWait time.Duration
 
-	// receiveWait is the long-poll wait; zero means 20 s. Tests shorten it.
-	receiveWait time.Duration
+	// receiveSlack overrides receiveSlack when set; tests shorten it.
+	receiveSlack time.Duration
 
 	receiveFailures atomic.Int32
 	stopping        atomic.Pointer[context.Context] // Run's context
@@ -101,8 +109,11 @@ func (p *Pool) defaults() {
 	if p.RetryMax <= 0 {
 		p.RetryMax = DefaultRetryMax
 	}
-	if p.receiveWait == 0 {
-		p.receiveWait = waitTime
+	if p.ReceiveWait <= 0 {
+		p.ReceiveWait = DefaultReceiveWait
+	}
+	if p.receiveSlack <= 0 {
+		p.receiveSlack = receiveSlack
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -111,7 +122,8 @@ func (p *Pool) defaults() {
 
 // Run receives until ctx ends, then stops receiving, gives in-flight
 // messages ShutdownGrace to finish, cancels the rest (which releases them)
-// and returns nil. Messages received after ctx ended are released unstarted.
+// and returns nil. The receive in progress when ctx ends is let finish, and
+// what it returns is released unstarted.
 func (p *Pool) Run(ctx context.Context) error {
 	p.defaults()
 	p.stopping.Store(&ctx)
@@ -119,6 +131,10 @@ func (p *Pool) Run(ctx context.Context) error {
 	// and only later cancels the work.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	// The grace period counts from the end of ctx, not from the end of the
+	// last receive, which may finish up to ReceiveWait later.
+	stoppedAt := make(chan time.Time, 1)
+	context.AfterFunc(ctx, func() { stoppedAt <- time.Now() })
 
 	slots := make(chan struct{}, p.Concurrency)
 	var wg sync.WaitGroup
@@ -153,6 +169,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				// Shutdown began while these were on their way: give them
 				// back now rather than after their visibility timeout.
+				p.Log.Info("messages received during shutdown released, visible now", "count", len(msgs[i:]))
 				p.release(context.WithoutCancel(ctx), msgs[i:])
 				for range msgs[i:] {
 					<-slots
@@ -170,7 +187,7 @@ func (p *Pool) Run(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	grace := time.NewTimer(p.ShutdownGrace)
+	grace := time.NewTimer(p.ShutdownGrace - time.Since(<-stoppedAt))
 	defer grace.Stop()
 	select {
 	case <-done:
@@ -216,11 +233,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// receive asks for up to n messages. Shutdown (the end of ctx) does not
+// cancel it: SQS may already have picked messages for this long poll, and
+// a cancelled call loses its answer, leaving them invisible until their
+// visibility timeout. It is cut only if it outlasts its wait by the slack.
 func (p *Pool) receive(ctx context.Context, n int) ([]sqstypes.Message, error) {
-	out, err := p.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.ReceiveWait+p.receiveSlack)
+	defer cancel()
+	out, err := p.Queue.ReceiveMessage(rctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(p.QueueURL),
 		MaxNumberOfMessages: int32(n),
-		WaitTimeSeconds:     int32(p.receiveWait / time.Second),
+		WaitTimeSeconds:     int32(min(p.ReceiveWait, DefaultReceiveWait) / time.Second),
 		VisibilityTimeout:   seconds(p.VisibilityTimeout),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
@@ -276,6 +299,8 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 	switch {
 	case res.outcome == metrics.HandledMalformed:
 		log.Error("malformed message left for the dead-letter queue", "reason", res.reason)
+	case res.release:
+		log.Warn("message released, visible now", "reason", res.reason)
 	case res.reason != nil && res.outcome == metrics.HandledRetried:
 		log.Warn("message will be retried", "reason", res.reason, "retry_in", p.retryDelay(receives).String())
 	case res.reason != nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	htmltemplate "html/template"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,13 +14,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
@@ -35,6 +36,7 @@ const (
 
 type bundle struct {
 	ev      *events
+	logs    *testio.SyncBuffer
 	q       *fakeQueue
 	ses     *fakeSES
 	sfn     *fakeSFN
@@ -55,6 +57,7 @@ func setup(t *testing.T, concurrency int) *bundle {
 	m := metrics.NewWorker(prometheus.NewRegistry())
 	b := &bundle{
 		ev:      ev,
+		logs:    &testio.SyncBuffer{},
 		q:       newFakeQueue(ev, concurrency, extensionSecs),
 		ses:     &fakeSES{ev: ev},
 		sfn:     &fakeSFN{ev: ev},
@@ -74,6 +77,7 @@ func setup(t *testing.T, concurrency int) *bundle {
 			Metrics:   m,
 		},
 		Metrics:           m,
+		Log:               slog.New(slog.NewJSONHandler(b.logs, nil)),
 		Concurrency:       concurrency,
 		VisibilityTimeout: extensionSecs * time.Second,
 		ShutdownGrace:     time.Minute,
@@ -82,7 +86,8 @@ func setup(t *testing.T, concurrency int) *bundle {
 }
 
 // start runs the pool; stop (registered as cleanup too) ends it and checks
-// that Run returned nil and left no goroutine behind.
+// that Run returned nil and left no goroutine behind. Stopping runs out the
+// wait of the long poll in progress, which shutdown lets finish.
 func (b *bundle) start(t *testing.T) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
@@ -103,6 +108,7 @@ func (b *bundle) stop(t *testing.T) {
 	}
 	b.cancel()
 	b.cancel = nil
+	b.q.endPolls()
 	select {
 	case err := <-b.done:
 		if err != nil {
@@ -466,6 +472,10 @@ func TestPoolExtendsVisibility(t *testing.T) {
 	}
 }
 
+// SIGTERM during a long poll: the receive is let finish, and what SQS
+// picked for it after the signal is released at once, unstarted. A
+// cancelled receive would lose that answer and strand its messages until
+// their visibility timeout.
 func TestPoolShutdown(t *testing.T) {
 	b := setup(t, 4)
 	inSend := make(chan struct{})
@@ -476,19 +486,13 @@ func TestPoolShutdown(t *testing.T) {
 		return nil
 	}
 	b.q.add("1", approvalBody(testToken, "a@example.com"), 1)
-	// The next receive returns two messages just as shutdown begins: they
-	// must be given back unstarted.
-	late := []sqstypes.Message{
-		{MessageId: aws.String("2"), ReceiptHandle: aws.String("rh-2"), Body: aws.String(approvalBody(testToken, "b@example.com"))},
-		{MessageId: aws.String("3"), ReceiptHandle: aws.String("rh-3"), Body: aws.String(approvalBody(testToken, "c@example.com"))},
-	}
-	b.q.onEmpty = func(ctx context.Context) ([]sqstypes.Message, error) {
-		<-ctx.Done()
-		return late, nil
-	}
 	b.start(t)
 	<-inSend
-	b.cancel() // SIGTERM
+	<-b.q.polling // the next receive waits in a long poll
+	b.cancel()    // SIGTERM
+	// Two messages arrive while that poll is open: SQS picks them for it.
+	b.q.push(newMessage("2", approvalBody(testToken, "b@example.com"), 1),
+		newMessage("3", approvalBody(testToken, "c@example.com"), 1))
 	released := b.waitFinished(t, 2)
 	slices.Sort(released)
 	if diff := cmp.Diff([]string{"rh-2", "rh-3"}, released); diff != "" {
@@ -518,6 +522,37 @@ func TestPoolShutdown(t *testing.T) {
 	if n := len(b.ses.emails()); n != 1 {
 		t.Errorf("%d emails sent, want 1 (released messages are not started)", n)
 	}
+	if left := b.q.invisible(); len(left) > 0 {
+		t.Errorf("messages left invisible: %v", left)
+	}
+	if !strings.Contains(b.logs.String(), `"msg":"messages received during shutdown released, visible now","count":2`) {
+		t.Errorf("no log line for the released messages:\n%s", b.logs)
+	}
+}
+
+// Every receive has a deadline, its wait plus the slack, that shutdown
+// does not shorten: a hung connection cannot hold the drain for ever.
+func TestPoolReceiveDeadline(t *testing.T) {
+	b := setup(t, 2)
+	b.pool.ReceiveWait = 3 * time.Second
+	b.q.add("1", approvalBody(testToken, "a@example.com"), 1)
+	b.start(t)
+	b.waitFinished(t, 1)
+	<-b.q.polling // a second receive, with nothing pending
+	b.stop(t)
+	b.q.mu.Lock()
+	defer b.q.mu.Unlock()
+	if len(b.q.inputs) < 2 {
+		t.Fatalf("%d receives, want at least 2", len(b.q.inputs))
+	}
+	for i, in := range b.q.inputs {
+		if in.WaitTimeSeconds != 3 {
+			t.Errorf("receive %d: WaitTimeSeconds %d, want 3", i, in.WaitTimeSeconds)
+		}
+		if d := b.q.deadlines[i]; d <= 0 || d > 3*time.Second+receiveSlack {
+			t.Errorf("receive %d: %s left on its context, want a deadline within %s", i, d, 3*time.Second+receiveSlack)
+		}
+	}
 }
 
 func TestPoolShutdownGraceOver(t *testing.T) {
@@ -536,6 +571,11 @@ func TestPoolShutdownGraceOver(t *testing.T) {
 	_, vis, _, _ := b.q.snapshot()
 	if diff := cmp.Diff([]visChange{{"rh-1", 0}}, vis, cmp.AllowUnexported(visChange{})); diff != "" {
 		t.Errorf("visibility (-want +got):\n%s", diff)
+	}
+	// The log says what happened: visible again now, not a retry later.
+	logs := b.logs.String()
+	if !strings.Contains(logs, `"msg":"message released, visible now"`) || strings.Contains(logs, "retry_in") {
+		t.Errorf("log does not say the message is visible now:\n%s", logs)
 	}
 	if v := testutil.ToFloat64(b.metrics.Handled.WithLabelValues(metrics.HandledRetried)); v != 1 {
 		t.Errorf("handled retried = %v", v)

@@ -35,6 +35,9 @@ type Config struct {
 	// VisibilityTimeout is asked for at receive and renewed while a
 	// message is worked on.
 	VisibilityTimeout time.Duration
+	// ReceiveWait is the long poll's wait; shutdown lets the receive in
+	// progress finish, so it bounds how long a drain waits for the queue.
+	ReceiveWait time.Duration
 
 	Logger *slog.Logger
 	// AWS overrides the SDK's default configuration chain (tests point it
@@ -131,6 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Concurrency:       cfg.Concurrency,
 		VisibilityTimeout: cfg.VisibilityTimeout,
 		ShutdownGrace:     cfg.ShutdownGrace,
+		ReceiveWait:       cfg.ReceiveWait,
 	}
 
 	// The admin listener outlives ctx until the pool has drained, so

@@ -54,6 +54,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 	s.String(&cfg.ConfigurationSet, "configuration-set", "APPROVALS_CONFIGURATION_SET", "", "SES configuration set for sent emails (optional)", false)
 	s.Duration(&cfg.DefaultExpiry, "default-expiry", "APPROVALS_DEFAULT_EXPIRY", worker.DefaultExpiry, "link lifetime when a request gives neither expiresIn nor expiresAt", time.Minute, worker.MaxExpiry)
 	s.Duration(&cfg.ShutdownGrace, "shutdown-grace", "APPROVALS_SHUTDOWN_GRACE", worker.DefaultShutdownGrace, "time in-flight messages get to finish after SIGTERM", time.Second, 10*time.Minute)
+	s.Duration(&cfg.ReceiveWait, "receive-wait", "APPROVALS_RECEIVE_WAIT", worker.DefaultReceiveWait, "long-poll wait of each receive; a shutdown lets the one in progress finish", time.Second, worker.DefaultReceiveWait)
 	s.Duration(&cfg.VisibilityTimeout, "visibility-timeout", "APPROVALS_VISIBILITY_TIMEOUT", worker.DefaultVisibilityTimeout, "visibility timeout asked for at receive, renewed every third of it while a message is handled", 10*time.Second, 12*time.Hour)
 	s.Check(func() error {
 		if keys == "" {

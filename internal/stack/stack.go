@@ -164,6 +164,9 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		"APPROVALS_QUEUE_URL="+s.QueueURL,
 		"APPROVALS_SENDER="+o.Sender,
 		"APPROVALS_METRICS_ADDR="+o.WorkerAdminAddr,
+		// Short long polls: Close gives the worker 10 s to drain, and its
+		// drain lets the receive in progress finish.
+		"APPROVALS_RECEIVE_WAIT=1s",
 	), o.WorkerEnv...)); err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ func TestWorkerAgainstKumo(t *testing.T) {
 			Concurrency:   4,
 			MetricsAddr:   "127.0.0.1:0",
 			ShutdownGrace: 5 * time.Second,
+			ReceiveWait:   time.Second, // the drain lets the last long poll finish
 			Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			AWS:           &awsCfg,
 		})
