@@ -26,6 +26,7 @@ func OpenTemplate(path string, params map[string]any) (*cloudformation.Template,
 			"Fn::ImportValue": importValue,
 			"Fn::If":          fnIf,
 			"Fn::Sub":         fnSub,
+			"Fn::Split":       fnSplit,
 		},
 	}
 	t, err := goformation.OpenWithOptions(path, opts)
@@ -117,6 +118,25 @@ func fnSub(_ string, input, template any) any {
 	})
 }
 
+// fnSplit is Fn::Split returning a list Fn::Select can read (goformation's
+// returns []string, which its own Fn::Select does not take).
+func fnSplit(_ string, input, _ any) any {
+	arr, ok := input.([]any)
+	if !ok || len(arr) != 2 {
+		return nil
+	}
+	delim, _ := arr[0].(string)
+	src, ok := arr[1].(string)
+	if !ok {
+		return nil
+	}
+	var out []any
+	for _, p := range strings.Split(src, delim) {
+		out = append(out, p)
+	}
+	return out
+}
+
 func getAtt(_ string, input, _ any) any {
 	switch v := input.(type) {
 	case string:
@@ -148,8 +168,9 @@ func fnIf(_ string, input, template any) any {
 }
 
 // evalCondition decides a named condition built from Fn::Equals, Fn::Not,
-// Fn::And, Fn::Or, Condition and Ref to parameters, which is all a
-// deployment template's conditions need.
+// Fn::And, Fn::Or, Condition, Ref to parameters and the string functions
+// Fn::Join, Fn::Split and Fn::Select, which is all a deployment template's
+// conditions need.
 func evalCondition(template any, name string) bool {
 	t, _ := template.(map[string]any)
 	conds, _ := t["Conditions"].(map[string]any)
@@ -186,6 +207,27 @@ func evalExpr(template, e any) any {
 				}
 			}
 			return false
+		case "Fn::Join":
+			var parts []string
+			for _, p := range args[1].([]any) {
+				parts = append(parts, fmt.Sprint(evalExpr(template, p)))
+			}
+			return strings.Join(parts, args[0].(string))
+		case "Fn::Split":
+			var out []any
+			for _, p := range strings.Split(fmt.Sprint(evalExpr(template, args[1])), args[0].(string)) {
+				out = append(out, p)
+			}
+			return out
+		case "Fn::Select":
+			var i int
+			fmt.Sscan(fmt.Sprint(args[0]), &i)
+			list, _ := evalExpr(template, args[1]).([]any)
+			if i < 0 || i >= len(list) {
+				// CloudFormation fails the stack here.
+				panic(fmt.Sprintf("Fn::Select index %d out of %v", i, list))
+			}
+			return list[i]
 		}
 	}
 	return e

@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -129,7 +130,10 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}{
 		{"WorkerTaskRole", []string{"ses:SendEmail", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "states:SendTaskFailure"}},
 		{"RedeemerTaskRole", []string{"states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"}},
-		{"TaskExecutionRole", []string{"secretsmanager:GetSecretValue"}},
+		{"TaskExecutionRole", []string{
+			"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer",
+			"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.role, func(t *testing.T) {
@@ -138,36 +142,125 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			}
 		})
 	}
-	// Every task role is assumable by ECS tasks only.
+	// Every task role is assumable by ECS tasks only, and holds only the
+	// inline policies read above: a managed policy (AWS's task execution
+	// policy grants ECR and log actions on every resource) would escape them.
 	for _, name := range []string{"WorkerTaskRole", "RedeemerTaskRole", "TaskExecutionRole"} {
 		r, _ := tpl.GetIAMRoleWithName(name)
 		if got := fmt.Sprint(r.AssumeRolePolicyDocument); !strings.Contains(got, "ecs-tasks.amazonaws.com") {
 			t.Errorf("%s trust policy: %s", name, got)
+		}
+		if len(r.ManagedPolicyArns) > 0 {
+			t.Errorf("%s has managed policies %v", name, r.ManagedPolicyArns)
+		}
+	}
+}
+
+// roleResources lists the resources a role's statements grant action on.
+func roleResources(tpl *cloudformation.Template, role, action string) []string {
+	r, _ := tpl.GetIAMRoleWithName(role)
+	var out []string
+	for _, p := range r.Policies {
+		for _, st := range asList(p.PolicyDocument.(map[string]any)["Statement"]) {
+			st, _ := st.(map[string]any)
+			for _, a := range asList(st["Action"]) {
+				if a == action {
+					for _, res := range asList(st["Resource"]) {
+						if res != nil {
+							out = append(out, fmt.Sprint(res))
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// The execution role pulls from the image's own repository, whichever
+// account and region hold it, and writes to the stack's log groups only.
+func TestTaskExecutionRoleScope(t *testing.T) {
+	tests := []struct {
+		image     string
+		wantPull  []string
+		wantToken []string
+	}{
+		{
+			image:     "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sfn-approvals:v1.0.0",
+			wantPull:  []string{"arn:aws:ecr:eu-west-1:123456789012:repository/sfn-approvals"},
+			wantToken: []string{"*"},
+		},
+		{
+			image:     "210987654321.dkr.ecr.us-east-2.amazonaws.com/platform/sfn-approvals@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			wantPull:  []string{"arn:aws:ecr:us-east-2:210987654321:repository/platform/sfn-approvals"},
+			wantToken: []string{"*"},
+		},
+		{
+			image:     "210987654321.dkr.ecr.us-east-2.amazonaws.com/platform/sfn-approvals:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			wantPull:  []string{"arn:aws:ecr:us-east-2:210987654321:repository/platform/sfn-approvals"},
+			wantToken: []string{"*"},
+		},
+		// Public images need no ECR permission at all.
+		{image: "ghcr.io/sfn-approvals/sfn-approvals:v1.0.0"},
+		{image: "public.ecr.aws/sfn-approvals/sfn-approvals:v1.0.0"},
+		{image: "sfn-approvals"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.image, func(t *testing.T) {
+			params := maps.Clone(testParams)
+			params["ImageUri"] = tt.image
+			tpl, err := OpenTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range []string{"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"} {
+				if diff := cmp.Diff(tt.wantPull, roleResources(tpl, "TaskExecutionRole", a)); diff != "" {
+					t.Errorf("%s resources (-want +got):\n%s", a, diff)
+				}
+			}
+			if diff := cmp.Diff(tt.wantToken, roleResources(tpl, "TaskExecutionRole", "ecr:GetAuthorizationToken")); diff != "" {
+				t.Errorf("ecr:GetAuthorizationToken resources (-want +got):\n%s", diff)
+			}
+			logs := []string{"getatt:WorkerLogGroup.Arn", "getatt:RedeemerLogGroup.Arn"}
+			for _, a := range []string{"logs:CreateLogStream", "logs:PutLogEvents"} {
+				if diff := cmp.Diff(logs, roleResources(tpl, "TaskExecutionRole", a)); diff != "" {
+					t.Errorf("%s resources (-want +got):\n%s", a, diff)
+				}
+			}
+			// Only GetAuthorizationToken, which IAM cannot scope, is on "*".
+			r, _ := tpl.GetIAMRoleWithName("TaskExecutionRole")
+			for _, p := range r.Policies {
+				for _, st := range asList(p.PolicyDocument.(map[string]any)["Statement"]) {
+					st, _ := st.(map[string]any)
+					if slices.Contains(asList(st["Resource"]), any("*")) && fmt.Sprint(st["Action"]) != "ecr:GetAuthorizationToken" {
+						t.Errorf("%v granted on every resource", st["Action"])
+					}
+				}
+			}
+		})
+	}
+}
+
+// Cloud Map's custom health check takes no FailureThreshold any more (it
+// is always 1); ECS reports the tasks' health.
+func TestDiscoveryHealthCheck(t *testing.T) {
+	tpl := mainTemplate(t)
+	for _, name := range []string{"WorkerDiscovery", "RedeemerDiscovery"} {
+		s, err := tpl.GetServiceDiscoveryServiceWithName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.HealthCheckCustomConfig == nil {
+			t.Errorf("%s has no custom health check: ECS cannot report its tasks' health", name)
+		} else if s.HealthCheckCustomConfig.FailureThreshold != nil {
+			t.Errorf("%s sets the unsupported FailureThreshold", name)
 		}
 	}
 }
 
 func TestIAMResources(t *testing.T) {
 	tpl := mainTemplate(t)
-	resources := func(role, action string) []string {
-		r, _ := tpl.GetIAMRoleWithName(role)
-		var out []string
-		for _, p := range r.Policies {
-			for _, st := range asList(p.PolicyDocument.(map[string]any)["Statement"]) {
-				st := st.(map[string]any)
-				for _, a := range asList(st["Action"]) {
-					if a == action {
-						for _, res := range asList(st["Resource"]) {
-							if res != nil {
-								out = append(out, fmt.Sprint(res))
-							}
-						}
-					}
-				}
-			}
-		}
-		return out
-	}
+	resources := func(role, action string) []string { return roleResources(tpl, role, action) }
 	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} {
 		if diff := cmp.Diff([]string{"getatt:RequestQueue.Arn"}, resources("WorkerTaskRole", a)); diff != "" {
 			t.Errorf("%s resources (-want +got):\n%s", a, diff)
