@@ -161,6 +161,8 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 	}
 	client, ok := clientOf(r, s.cfg.TrustProxyHeaders)
 	if !ok {
+		// No peer address: net/http always sets one, so only a request
+		// built by hand gets here.
 		return false
 	}
 	allowed, wait := s.limiter.allow(client)

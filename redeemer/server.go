@@ -41,6 +41,7 @@ type Server struct {
 	pages    *template.Template
 	css      []byte
 	base     string // path prefix of every route except /healthz, no trailing slash
+	links    string // base + link.PathPrefix: everything under it is a link
 	mux      *http.ServeMux
 	limiter  *limiter // nil: no rate limit
 	hsts     bool     // the base URL is https: every response says so
@@ -50,8 +51,8 @@ type Server struct {
 // StylePath is where the stylesheet is served, under the base URL's path.
 const StylePath = "/assets/style.css"
 
-// hstsValue is a year, the value browsers' preload lists ask for; not for
-// subdomains, which may be other services' business.
+// hstsValue is a year, so an approver who opens links now and then stays
+// covered; not for subdomains, which may be other services' business.
 const hstsValue = "max-age=31536000"
 
 // New builds a Server. It parses the page templates once, so a broken
@@ -72,7 +73,8 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 		return nil, err
 	}
 	base, _ := basePath(cfg.BaseURL)
-	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base}
+	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base,
+		links: base + link.PathPrefix}
 	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "https" {
 		s.hsts = true
 	}
@@ -157,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := &httpx.StatusRecorder{ResponseWriter: w}
 	route := routeOther
-	if tok, isLink := strings.CutPrefix(r.URL.Path, s.base+link.PathPrefix); isLink {
+	if tok, isLink := strings.CutPrefix(r.URL.Path, s.links); isLink {
 		route = routeLinkGet
 		if r.Method == http.MethodPost {
 			route = routeLinkPost
