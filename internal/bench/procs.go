@@ -5,89 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
-// service is one worker or redeemer process started for a phase.
-type service struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
-}
-
-// startService runs bin with only env (plus PATH and HOME, so nothing from
-// the caller's shell such as real AWS credentials leaks in) and waits for
-// /healthz on adminAddr.
-func startService(ctx context.Context, bin, logPath, adminAddr string, env []string) (*service, error) {
+// startService starts a worker or redeemer for a phase, its log at
+// logPath, and waits for /healthz on adminAddr.
+func startService(ctx context.Context, bin, logPath, adminAddr string, env []string) (*stack.Service, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
-	}
-	s := &service{name: filepath.Base(bin), cmd: cmd, done: make(chan struct{}), log: lf}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			lf.Close()
-			return nil, fmt.Errorf("%s exited at start (%v); its log: %s", s.name, s.err, logPath)
-		case <-ctx.Done():
-			s.kill()
-			return nil, ctx.Err()
-		default:
-		}
-		if resp, err := http.Get("http://" + adminAddr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.kill()
-	return nil, fmt.Errorf("%s did not become healthy on %s within 20s; its log: %s", s.name, adminAddr, logPath)
-}
-
-func (s *service) pid() int { return s.cmd.Process.Pid }
-
-// stop sends SIGTERM and waits for a clean exit; the process state carries
-// the rusage the cost figures come from.
-func (s *service) stop(timeout time.Duration) (*os.ProcessState, error) {
-	defer s.log.Close()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(timeout):
-		s.kill()
-		return nil, fmt.Errorf("%s did not stop within %s of SIGTERM; killed", s.name, timeout)
-	}
-	if s.err != nil {
-		return s.cmd.ProcessState, fmt.Errorf("%s exited with %v; its log: %s", s.name, s.err, s.log.Name())
-	}
-	return s.cmd.ProcessState, nil
-}
-
-func (s *service) kill() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
+	return stack.StartService(ctx, bin, lf, adminAddr, env)
 }
 
 // usage is a process's CPU time and peak resident memory.

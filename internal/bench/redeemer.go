@@ -148,7 +148,7 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	}
 	defer func() {
 		if red != nil {
-			_, _ = red.stop(30 * time.Second)
+			_, _ = red.Stop(30 * time.Second)
 		}
 	}()
 	res := &RedeemerResult{Connections: r.o.Connections, FixedRate: r.o.GetRate, Posts: r.o.Posts,
@@ -188,7 +188,7 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	}
 	r.progressDone()
 	r.progress("GET saturation: redeemer, wrk %d connections, %s", r.o.Connections, r.o.GetFor)
-	if res.Redeemer, err = r.runWrk(ctx, wrk, pageURL, map[string]int{"redeemer": red.pid()}); err != nil {
+	if res.Redeemer, err = r.runWrk(ctx, wrk, pageURL, map[string]int{"redeemer": red.Pid()}); err != nil {
 		return err
 	}
 	r.progressDone()
@@ -209,7 +209,7 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	if err := r.posts(ctx, client, base, res); err != nil {
 		return err
 	}
-	_, err = red.stop(30 * time.Second)
+	_, err = red.Stop(30 * time.Second)
 	red = nil
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
 // PipelineResult is the worker's throughput against Little's bound.
@@ -140,7 +142,7 @@ feed:
 
 const stallTimeout = 75 * time.Second
 
-func (r *run) startWorker(ctx context.Context, queueURL string) (*service, error) {
+func (r *run) startWorker(ctx context.Context, queueURL string) (*stack.Service, error) {
 	admin, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -192,8 +194,8 @@ func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.
 	}
 }
 
-func (r *run) pids(w *service) map[string]int {
-	m := map[string]int{"worker": w.pid()}
+func (r *run) pids(w *stack.Service) map[string]int {
+	m := map[string]int{"worker": w.Pid()}
 	if r.kumoPID != 0 {
 		m["kumo"] = r.kumoPID
 	}
@@ -204,28 +206,12 @@ func (r *run) pids(w *service) map[string]int {
 // first receive to the last send, against C/L.
 func (r *run) pipeline(ctx context.Context) error {
 	n := r.o.Requests
-	q, err := r.queue(ctx)
-	if err != nil {
-		return err
-	}
-	if err := r.enqueue(ctx, q, n); err != nil {
-		return err
-	}
 	r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{Latency: r.o.SESLatency})
-	r.proxy.ResetOps()
-	w, err := r.startWorker(ctx, q)
+	d, err := r.drain(ctx, n, "pipeline")
 	if err != nil {
 		return err
 	}
-	meter := newCPUMeter(r.pids(w))
-	send, err := r.waitSent(ctx, n, "pipeline")
-	shares := meter.shares()
-	if _, serr := w.stop(30 * time.Second); err == nil {
-		err = serr
-	}
-	if err != nil {
-		return err
-	}
+	send := d.sent
 	window := send.Last.Sub(send.First)
 	// The baseline, in the same run and on the same emulator: SendEmail
 	// alone at the same concurrency and latency.
@@ -239,7 +225,7 @@ func (r *run) pipeline(ctx context.Context) error {
 		Emails: n, Concurrency: r.o.Concurrency, SESLatency: r.o.SESLatency, Window: window,
 		Rate:     float64(n) / window.Seconds(),
 		Bound:    float64(r.o.Concurrency) / r.o.SESLatency.Seconds(),
-		SendMean: mean(send.Durations), CPU: shares, Baseline: baseline,
+		SendMean: mean(send.Durations), CPU: d.cpu, Baseline: baseline,
 	}
 	return nil
 }
@@ -248,35 +234,50 @@ func (r *run) pipeline(ctx context.Context) error {
 // memory from its own rusage at exit.
 func (r *run) cost(ctx context.Context) error {
 	n := r.o.Requests
-	q, err := r.queue(ctx)
+	d, err := r.drain(ctx, n, "cost")
 	if err != nil {
 		return err
 	}
+	u := rusageOf(d.exit)
+	window := d.sent.Last.Sub(d.sent.First)
+	r.report.Cost = &CostResult{
+		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
+		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window,
+	}
+	return nil
+}
+
+// drained is what a worker did with a full queue.
+type drained struct {
+	sent faultproxy.OpStats // the SendEmail calls the proxy saw
+	cpu  map[string]float64 // CPU shares of the worker and the emulator meanwhile
+	exit *os.ProcessState   // the worker's, with its rusage
+}
+
+// drain fills a fresh queue with n requests, then runs the worker until
+// SES has seen n sends, and stops it (the pipeline and cost phases).
+func (r *run) drain(ctx context.Context, n int, label string) (drained, error) {
+	q, err := r.queue(ctx)
+	if err != nil {
+		return drained{}, err
+	}
 	if err := r.enqueue(ctx, q, n); err != nil {
-		return err
+		return drained{}, err
 	}
 	r.proxy.ResetOps()
 	w, err := r.startWorker(ctx, q)
 	if err != nil {
-		return err
+		return drained{}, err
 	}
 	meter := newCPUMeter(r.pids(w))
-	send, err := r.waitSent(ctx, n, "cost")
-	shares := meter.shares()
-	ps, serr := w.stop(30 * time.Second)
+	sent, err := r.waitSent(ctx, n, label)
+	d := drained{sent: sent, cpu: meter.shares()}
+	exit, serr := w.Stop(30 * time.Second)
+	d.exit = exit
 	if err == nil {
 		err = serr
 	}
-	if err != nil {
-		return err
-	}
-	u := rusageOf(ps)
-	window := send.Last.Sub(send.First)
-	r.report.Cost = &CostResult{
-		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
-		Rate: float64(n) / window.Seconds(), CPUShares: shares, WallWindow: window,
-	}
-	return nil
+	return d, err
 }
 
 // steady: requests enqueued one by one at a fixed rate while the worker
@@ -295,7 +296,7 @@ func (r *run) steady(ctx context.Context) error {
 	}
 	defer func() {
 		if w != nil {
-			_, _ = w.stop(30 * time.Second)
+			_, _ = w.Stop(30 * time.Second)
 		}
 	}()
 	r.proxy.ResetOps()
@@ -335,7 +336,7 @@ func (r *run) steady(ctx context.Context) error {
 	if _, err := r.waitSent(ctx, n, "enqueue to inbox, draining"); err != nil {
 		return err
 	}
-	_, err = w.stop(30 * time.Second)
+	_, err = w.Stop(30 * time.Second)
 	w = nil
 	if err != nil {
 		return err

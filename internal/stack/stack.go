@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,10 +68,9 @@ type Stack struct {
 
 type proc struct {
 	name   string
-	cmd    *exec.Cmd // nil for the emulator, which stopFn stops
+	svc    *Service // nil for the emulator, which stopFn stops
 	stopFn func()
-	done   chan error
-	log    *os.File
+	log    *os.File // the emulator's; a Service closes its own
 	// What start was given, so Restart can start the service again.
 	adminAddr string
 	env       []string
@@ -246,55 +244,19 @@ func (s *Stack) startLog(ctx context.Context, name, adminAddr string, env []stri
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(s.BinDir, name))
-	// Only what the service needs, plus PATH and HOME: nothing from the
-	// developer's shell (such as real AWS credentials) leaks in.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return fmt.Errorf("start %s: %w", name, err)
+	svc, err := StartService(ctx, filepath.Join(s.BinDir, name), lf, adminAddr, env)
+	if err != nil {
+		return err
 	}
-	p := &proc{name: name, cmd: cmd, log: lf, done: make(chan error, 1), adminAddr: adminAddr, env: env}
-	go func() { p.done <- cmd.Wait() }()
-	s.procs = append(s.procs, p)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("%s exited at start (%v); its log: %s\n%s", name, err, lf.Name(), tail(lf.Name()))
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		resp, err := http.Get("http://" + adminAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not become healthy on %s within 20s; its log: %s", name, adminAddr, lf.Name())
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
+	s.procs = append(s.procs, &proc{name: name, svc: svc, adminAddr: adminAddr, env: env})
+	return nil
 }
 
 // Signal sends sig to one service ("worker" or "redeemer").
 func (s *Stack) Signal(name string, sig syscall.Signal) error {
 	for _, p := range s.procs {
-		if p.name == name && p.cmd != nil {
-			return p.cmd.Process.Signal(sig)
+		if p.name == name && p.svc != nil {
+			return p.svc.Signal(sig)
 		}
 	}
 	return fmt.Errorf("no process %q", name)
@@ -303,11 +265,10 @@ func (s *Stack) Signal(name string, sig syscall.Signal) error {
 // Wait waits for one service to exit and returns its exit error.
 func (s *Stack) Wait(name string, timeout time.Duration) error {
 	for _, p := range s.procs {
-		if p.name == name && p.cmd != nil {
+		if p.name == name && p.svc != nil {
 			select {
-			case err := <-p.done:
-				p.done <- err
-				return err
+			case <-p.svc.Done():
+				return p.svc.Err()
 			case <-time.After(timeout):
 				return fmt.Errorf("%s still running after %s", name, timeout)
 			}
@@ -321,16 +282,14 @@ func (s *Stack) Wait(name string, timeout time.Duration) error {
 // once the service answers its health check.
 func (s *Stack) Restart(ctx context.Context, name string) error {
 	for i, p := range s.procs {
-		if p.name != name || p.cmd == nil {
+		if p.name != name || p.svc == nil {
 			continue
 		}
 		select {
-		case err := <-p.done:
-			p.done <- err
+		case <-p.svc.Done():
 		default:
 			return fmt.Errorf("%s is still running; stop it before Restart", name)
 		}
-		p.log.Close()
 		s.procs = append(s.procs[:i:i], s.procs[i+1:]...)
 		return s.startLog(ctx, name, p.adminAddr, p.env, os.O_APPEND)
 	}
@@ -345,19 +304,12 @@ func (s *Stack) Close() error {
 		p := s.procs[i]
 		if p.stopFn != nil {
 			p.stopFn()
-		} else if p.cmd != nil {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case err := <-p.done:
-				p.done <- err
-				var ee *exec.ExitError
-				if err != nil && !errors.As(err, &ee) {
-					errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
-				}
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-				<-p.done
-				errs = append(errs, fmt.Errorf("%s did not stop within 10s of SIGTERM; killed", p.name))
+		} else if p.svc != nil {
+			// A service a test killed has exited with an error already;
+			// only a failure to stop counts.
+			var ee *exec.ExitError
+			if _, err := p.svc.Stop(10 * time.Second); err != nil && !errors.As(err, &ee) {
+				errs = append(errs, err)
 			}
 		}
 		if p.log != nil {
