@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/bench"
@@ -52,34 +49,5 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep.Command = commandLine()
-	fmt.Fprintln(stdout)
-	fmt.Fprint(stdout, rep.Markdown())
-	if *write != "" {
-		if err := rep.WriteFile(*write); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\nwritten to %s\n", *write)
-	}
-	return nil
-}
-
-// commandLine is how this run was started, as the report shows it:
-// relative to the repository (bin/approvals-dev bench ...), never a local path.
-func commandLine() string {
-	name := "approvals-dev"
-	if wd, err := os.Getwd(); err == nil {
-		if exe, err := os.Executable(); err == nil {
-			if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
-				name = rel
-			}
-		}
-	}
-	args := []string{name}
-	for _, a := range os.Args[1:] {
-		if strings.ContainsAny(a, " '\"$") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		args = append(args, a)
-	}
-	return strings.Join(args, " ")
+	return publish(stdout, rep, *write)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/soak"
@@ -36,13 +35,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	l.Command = commandLine()
-	fmt.Fprintln(stdout)
-	fmt.Fprint(stdout, l.Markdown())
-	if *write != "" {
-		if err := l.WriteFile(*write); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\nwritten to %s\n", *write)
+	if err := publish(stdout, l, *write); err != nil {
+		return err
 	}
 	return l.Err()
 }
