@@ -209,16 +209,23 @@ func recordingRules(rf ruleFile) map[string]bool {
 	return out
 }
 
-func TestRulesUseExportedMetrics(t *testing.T) {
-	_, known := knownSeries(t)
+// checkRules checks every rule's expression with checkExpr and returns the
+// recording rules; used gains the metrics the rules read.
+func checkRules(t *testing.T, known map[string]Metric, used map[string]bool) map[string]bool {
+	t.Helper()
 	rf := readRules(t)
 	records := recordingRules(rf)
-	used := map[string]bool{}
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			checkExpr(t, "rules.yml "+r.Record+r.Alert, r.Expr, known, records, used)
 		}
 	}
+	return records
+}
+
+func TestRulesUseExportedMetrics(t *testing.T) {
+	_, known := knownSeries(t)
+	checkRules(t, known, map[string]bool{})
 }
 
 type dashboardPanel struct {
@@ -232,14 +239,8 @@ type dashboardPanel struct {
 
 func readDashboard(t *testing.T) (map[string]any, []dashboardPanel) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "grafana", "approvals.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var raw map[string]any
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatalf("approvals.json: %v", err)
-	}
+	b := readJSON(t, &raw, "deploy", "grafana", "approvals.json")
 	var d struct{ Panels []dashboardPanel }
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
@@ -289,14 +290,8 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 // or by a rule. A metric added to package metrics fails this until it is.
 func TestEveryMetricIsWatched(t *testing.T) {
 	ms, known := knownSeries(t)
-	rf := readRules(t)
-	records := recordingRules(rf)
 	used := map[string]bool{}
-	for _, g := range rf.Groups {
-		for _, r := range g.Rules {
-			checkExpr(t, "rules.yml", r.Expr, known, records, used)
-		}
-	}
+	records := checkRules(t, known, used)
 	_, panels := readDashboard(t)
 	for _, p := range panels {
 		for _, tg := range p.Targets {

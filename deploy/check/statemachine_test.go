@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -52,26 +51,14 @@ var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 
 func readASL(t *testing.T) (raw string, def definition) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "statemachines", "approval.asl.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &def); err != nil {
-		t.Fatalf("approval.asl.json: %v", err)
-	}
+	b := readJSON(t, &def, "deploy", "statemachines", "approval.asl.json")
 	return string(b), def
 }
 
 func sampleInput(t *testing.T) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), "deploy", "statemachines", "approval.input.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var in map[string]any
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatalf("approval.input.json: %v", err)
-	}
+	readJSON(t, &in, "deploy", "statemachines", "approval.input.json")
 	return in
 }
 

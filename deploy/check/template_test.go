@@ -2,8 +2,10 @@ package check
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -45,6 +47,20 @@ func root(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// readJSON decodes the repository's file elem... into v and returns the
+// file's bytes.
+func readJSON(t *testing.T, v any, elem ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{root(t)}, elem...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", filepath.Join(elem...), err)
+	}
+	return b
 }
 
 func mainTemplate(t *testing.T) *cloudformation.Template {
