@@ -41,6 +41,14 @@ func TestDockerfile(t *testing.T) {
 	if len(stages) < 2 {
 		t.Fatalf("%d stages, want a multi-stage build", len(stages))
 	}
+	// Every base image is pinned by digest, with its tag beside it for the
+	// reader, so a rebuild of one commit starts from the same bytes.
+	for _, st := range stages {
+		image := baseImage(st[0])
+		if !pinnedRE.MatchString(image) {
+			t.Errorf("base image %s is not pinned as NAME:TAG@sha256:DIGEST", image)
+		}
+	}
 
 	build := strings.Join(stages[0], "\n")
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath"} {
@@ -88,6 +96,19 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("%s runs %q, which the final stage does not copy (%v)", td, cmd, copied)
 		}
 	}
+}
+
+var pinnedRE = regexp.MustCompile(`^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`)
+
+// baseImage returns the image of a FROM line: its first argument that is
+// not a flag.
+func baseImage(from string) string {
+	for _, f := range strings.Fields(from)[1:] {
+		if !strings.HasPrefix(f, "--") {
+			return f
+		}
+	}
+	return ""
 }
 
 // The build context is filtered by Dockerfile.dockerignore (an allow-list);
