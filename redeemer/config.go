@@ -34,8 +34,10 @@ type Config struct {
 	// Retry bounds the Step Functions retries of one POST; zero means
 	// awsx.DefaultRetryPolicy (about 20 s in all).
 	Retry awsx.RetryPolicy
-	// AttemptTimeout bounds one Step Functions call, so a connection that
-	// hangs costs one attempt rather than the whole budget. Zero means 5 s.
+	// AttemptTimeout bounds each attempt of a Step Functions call, so a
+	// connection that hangs costs one attempt rather than the whole budget
+	// (APPROVALS_AWS_TIMEOUT, shared with the worker). Zero means
+	// awsx.DefaultTimeout.
 	AttemptTimeout time.Duration
 	// ShutdownTimeout is how long Run waits for in-flight requests after its
 	// context ends. Zero means 25 s: longer than the retry budget, shorter
@@ -86,7 +88,7 @@ func (c *Config) withDefaults() {
 		c.Retry.MaxElapsed = awsx.DefaultRetryPolicy.MaxElapsed
 	}
 	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = 5 * time.Second
+		c.AttemptTimeout = awsx.DefaultTimeout
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 25 * time.Second

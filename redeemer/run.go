@@ -1,6 +1,7 @@
 package redeemer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// Every attempt, down to resolving credentials and reading the answer,
+	// has the deadline; decide.go bounds the same attempts for clients
+	// built without it.
+	awsCfg = awsx.WithAttemptTimeout(awsCfg, cmp.Or(cfg.AttemptTimeout, awsx.DefaultTimeout))
 	// Retries are ours (awsx.Retry, bounded by the POST's budget); the SDK's
 	// own, stacked underneath, would multiply attempts and blow the budget.
 	client := sfn.NewFromConfig(awsCfg, func(o *sfn.Options) { o.Retryer = aws.NopRetryer{} })

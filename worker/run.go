@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ type Config struct {
 	// ReceiveWait is the long poll's wait; shutdown lets the receive in
 	// progress finish, so it bounds how long a drain waits for the queue.
 	ReceiveWait time.Duration
+	// AWSTimeout bounds every attempt of every AWS call (SQS, SES, Step
+	// Functions), so a silent endpoint costs a retry, not a worker slot for
+	// ever; zero means awsx.DefaultTimeout.
+	AWSTimeout time.Duration
 
 	Logger *slog.Logger
 	// AWS overrides the SDK's default configuration chain (tests point it
@@ -59,6 +64,11 @@ func (c Config) Validate() error {
 	}
 	if c.Keyring == nil {
 		errs = append(errs, errors.New("signing keys are required"))
+	}
+	if c.AWSTimeout != 0 {
+		if err := awsx.CheckTimeout(c.AWSTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("AWS timeout: %w", err))
+		}
 	}
 	if c.DefaultExpiry < 0 || c.DefaultExpiry > MaxExpiry {
 		errs = append(errs, fmt.Errorf("default expiry %s is out of range (0, 1 year]", c.DefaultExpiry))
@@ -104,6 +114,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else if awsCfg, err = awsx.LoadConfig(ctx); err != nil {
 		return err
 	}
+	awsCfg = awsx.WithAttemptTimeout(awsCfg, cmp.Or(cfg.AWSTimeout, awsx.DefaultTimeout))
 	defExpiry := cfg.DefaultExpiry
 	if defExpiry == 0 {
 		defExpiry = DefaultExpiry

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
@@ -39,6 +40,7 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 	e.String(&rateLimit, "rate-limit", "APPROVALS_RATE_LIMIT", strconv.Itoa(redeemer.DefaultRateLimit), "requests per second one client may make to the link routes, sustained, 1 to 1000000; off (or 0) turns the limit off", false)
 	e.Int(&cfg.RateBurst, "rate-burst", "APPROVALS_RATE_BURST", redeemer.DefaultRateBurst, "requests one client may make to the link routes at once", 1, 1_000_000)
 	e.String(&trustProxy, "trust-proxy-headers", "APPROVALS_TRUST_PROXY_HEADERS", "false", "true behind a load balancer: the client is the last X-Forwarded-For entry (only if nothing else can reach the redeemer)", false)
+	e.Duration(&cfg.AttemptTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each Step Functions call attempt; a call past it is retried within the decision's budget", awsx.MinTimeout, awsx.MaxTimeout)
 	e.Check(func() error {
 		limit, err := parseRateLimit(rateLimit)
 		if err != nil {

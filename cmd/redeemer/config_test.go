@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 )
@@ -26,7 +27,7 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.BaseURL != "https://approvals.example.com" || cfg.ListenAddr != ":8181" || cfg.MetricsAddr != ":9090" ||
-		cfg.Keyring == nil || cfg.Templates == nil {
+		cfg.Keyring == nil || cfg.Templates == nil || cfg.AttemptTimeout != 10*time.Second {
 		t.Errorf("config = %+v", cfg)
 	}
 
@@ -62,6 +63,8 @@ func TestParseConfigErrorsNameTheVariable(t *testing.T) {
 			[]string{"APPROVALS_SIGNING_KEYS", "32 bytes"}},
 		{"key without id", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": secret},
 			[]string{"APPROVALS_SIGNING_KEYS"}},
+		{"AWS timeout out of range", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys,
+			"APPROVALS_AWS_TIMEOUT": "90s"}, []string{"APPROVALS_AWS_TIMEOUT", "out of range"}},
 		{"templates dir missing", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys,
 			"APPROVALS_TEMPLATES_DIR": filepath.Join(brokenDir, "nope")}, []string{"APPROVALS_TEMPLATES_DIR"}},
 		{"templates broken", map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys,

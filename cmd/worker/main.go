@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/worker"
@@ -56,6 +57,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 	s.Duration(&cfg.ShutdownGrace, "shutdown-grace", "APPROVALS_SHUTDOWN_GRACE", worker.DefaultShutdownGrace, "time in-flight messages get to finish after SIGTERM", time.Second, 10*time.Minute)
 	s.Duration(&cfg.ReceiveWait, "receive-wait", "APPROVALS_RECEIVE_WAIT", worker.DefaultReceiveWait, "long-poll wait of each receive; a shutdown lets the one in progress finish", time.Second, worker.DefaultReceiveWait)
 	s.Duration(&cfg.VisibilityTimeout, "visibility-timeout", "APPROVALS_VISIBILITY_TIMEOUT", worker.DefaultVisibilityTimeout, "visibility timeout asked for at receive, renewed every third of it while a message is handled", 10*time.Second, 12*time.Hour)
+	s.Duration(&cfg.AWSTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each AWS call attempt; a call past it is retried", awsx.MinTimeout, awsx.MaxTimeout)
 	s.Check(func() error {
 		if keys == "" {
 			return nil // reported as required already

@@ -24,13 +24,14 @@ func TestParseConfig(t *testing.T) {
 		"APPROVALS_SHUTDOWN_GRACE":     "45s",
 		"APPROVALS_VISIBILITY_TIMEOUT": "2m",
 		"APPROVALS_CONFIGURATION_SET":  "approvals",
+		"APPROVALS_AWS_TIMEOUT":        "5s",
 	}
 	cfg, err := parseConfig(nil, env(good), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Concurrency != 8 || cfg.DefaultExpiry != 24*time.Hour || cfg.ShutdownGrace != 45*time.Second ||
-		cfg.VisibilityTimeout != 2*time.Minute || cfg.ConfigurationSet != "approvals" || cfg.MetricsAddr != ":9090" ||
+		cfg.VisibilityTimeout != 2*time.Minute || cfg.ConfigurationSet != "approvals" || cfg.AWSTimeout != 5*time.Second || cfg.MetricsAddr != ":9090" ||
 		cfg.Keyring == nil || cfg.Sender != "Approvals <approvals@example.com>" {
 		t.Errorf("config = %+v", cfg)
 	}
@@ -52,6 +53,8 @@ func TestParseConfig(t *testing.T) {
 		{"bad base URL", map[string]string{"APPROVALS_BASE_URL": "approvals.example.com"}, []string{"APPROVALS_BASE_URL"}},
 		{"concurrency out of range", map[string]string{"APPROVALS_CONCURRENCY": "0"}, []string{"APPROVALS_CONCURRENCY"}},
 		{"expiry past a year", map[string]string{"APPROVALS_DEFAULT_EXPIRY": "9000h"}, []string{"APPROVALS_DEFAULT_EXPIRY"}},
+		{"AWS timeout too short", map[string]string{"APPROVALS_AWS_TIMEOUT": "500ms"}, []string{"APPROVALS_AWS_TIMEOUT", "out of range"}},
+		{"AWS timeout too long", map[string]string{"APPROVALS_AWS_TIMEOUT": "2m"}, []string{"APPROVALS_AWS_TIMEOUT", "out of range"}},
 		{"grace not a duration", map[string]string{"APPROVALS_SHUTDOWN_GRACE": "soon"}, []string{"APPROVALS_SHUTDOWN_GRACE"}},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ package faultproxy
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"net/http"
@@ -40,7 +41,7 @@ var Services = []Service{SQS, SFN, SESv2}
 
 // Fault says how to mistreat one service's requests. Rates are fractions of
 // requests in [0, 1]; they are drawn independently per request, in the
-// order reset, throttle, server error.
+// order stall, reset, throttle, server error, API error.
 type Fault struct {
 	Latency         time.Duration // added to every request
 	Jitter          time.Duration // plus a uniform random part in [0, Jitter)
@@ -49,17 +50,46 @@ type Fault struct {
 	ThrottleRate    float64       // answered with the service's throttling error
 	ServerErrorRate float64       // answered with a 500 or 503
 	ResetRate       float64       // connection closed with no answer
+	// StallRate is the fraction accepted and never answered, as a
+	// half-open connection behaves: the request is read, then nothing is
+	// written until the client hangs up.
+	StallRate float64
+	// APIErrorRate is the fraction answered with APIError, an error of the
+	// service's own shape (an operator's mistake such as SES's
+	// SendingPausedException).
+	APIErrorRate float64
+	APIError     APIError
 	// Operations limits the errors (not the latency) to these operations,
 	// e.g. SendTaskSuccess; empty means all.
 	Operations []string
 }
 
+// APIError is an error answer as the service writes it, which the SDK
+// parses into Code.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// SendingPaused is SES's answer while sending is paused for the account or
+// the configuration set: the operator's to fix, not the message's fault.
+var SendingPaused = APIError{Status: http.StatusBadRequest, Code: "SendingPausedException",
+	Message: "Sending is paused for this account."}
+
 // Stats counts what the proxy did to one service.
 type Stats struct {
 	Requests, Throttled, ServerErrors, Resets int64
+	// Stalls counts requests stalled; StallsOpen those whose client has
+	// not yet given up on them.
+	Stalls, StallsOpen int64
+	APIErrors          int64 // answered with Fault.APIError
 }
 
-type counters struct{ requests, throttled, serverErrors, resets atomic.Int64 }
+type counters struct {
+	requests, throttled, serverErrors, resets atomic.Int64
+	stalls, stallsOpen, apiErrors             atomic.Int64
+}
 
 // Proxy is an http.Handler that forwards to the target.
 type Proxy struct {
@@ -129,7 +159,8 @@ func (p *Proxy) Set(s Service, f Fault) {
 // Stats returns what has been done to a service so far.
 func (p *Proxy) Stats(s Service) Stats {
 	c := p.stats[s]
-	return Stats{Requests: c.requests.Load(), Throttled: c.throttled.Load(), ServerErrors: c.serverErrors.Load(), Resets: c.resets.Load()}
+	return Stats{Requests: c.requests.Load(), Throttled: c.throttled.Load(), ServerErrors: c.serverErrors.Load(), Resets: c.resets.Load(),
+		Stalls: c.stalls.Load(), StallsOpen: c.stallsOpen.Load(), APIErrors: c.apiErrors.Load()}
 }
 
 // Classify says which service and operation a request is for, from the
@@ -236,6 +267,12 @@ func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	if applies(f.Operations, op) {
 		switch {
+		case f.StallRate > 0 && p.float() < f.StallRate:
+			c.stalls.Add(1)
+			c.stallsOpen.Add(1)
+			stall(r)
+			c.stallsOpen.Add(-1)
+			return
 		case f.ResetRate > 0 && p.float() < f.ResetRate:
 			c.resets.Add(1)
 			reset(rw)
@@ -247,6 +284,10 @@ func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		case f.ServerErrorRate > 0 && p.float() < f.ServerErrorRate:
 			c.serverErrors.Add(1)
 			writeError(w, svc, serverError)
+			return
+		case f.APIErrorRate > 0 && p.float() < f.APIErrorRate:
+			c.apiErrors.Add(1)
+			writeAPIError(w, svc, f.APIError)
 			return
 		}
 	}
@@ -279,6 +320,15 @@ func reset(w http.ResponseWriter) {
 	conn.Close()
 }
 
+// stall reads the request and answers nothing until the client hangs up
+// (or the proxy's server closes). Reading the body first matters: only then
+// does net/http watch the connection and end the request's context when
+// the client goes away.
+func stall(r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	<-r.Context().Done()
+}
+
 type errKind int
 
 const (
@@ -291,6 +341,10 @@ const (
 // (throttling) or 500; SES v2 (REST JSON) in the X-Amzn-ErrorType header
 // with a 429 or 500.
 func writeError(w http.ResponseWriter, svc Service, kind errKind) {
+	writeAPIError(w, svc, errorFor(svc, kind))
+}
+
+func errorFor(svc Service, kind errKind) APIError {
 	var status int
 	var code, msg string
 	switch {
@@ -305,6 +359,12 @@ func writeError(w http.ResponseWriter, svc Service, kind errKind) {
 	default:
 		status, code, msg = http.StatusInternalServerError, "ServiceUnavailable", "Service unavailable."
 	}
+	return APIError{Status: status, Code: code, Message: msg}
+}
+
+// writeAPIError writes e as svc writes its errors.
+func writeAPIError(w http.ResponseWriter, svc Service, e APIError) {
+	status, code, msg := e.Status, e.Code, e.Message
 	h := w.Header()
 	h.Set("X-Amzn-ErrorType", code)
 	h.Set("X-Amzn-RequestId", "fault-proxy")

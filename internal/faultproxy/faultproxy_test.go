@@ -2,8 +2,10 @@ package faultproxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,5 +216,52 @@ func TestOpStatsCountResets(t *testing.T) {
 			t.Fatalf("count %d, errors %d; want 1, 1", got.Count, got.Errors)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// SES's SendingPausedException, as the proxy writes it, is what the real
+// SDK parses into that typed error: not retryable by code, an operator's
+// fault to the worker.
+func TestAPIErrorIsAWSShaped(t *testing.T) {
+	p, cfg, reached := setup(t)
+	p.Set(SESv2, Fault{APIErrorRate: 1, APIError: SendingPaused})
+	err := sendEmail(cfg)
+	var paused *sestypes.SendingPausedException
+	if !errors.As(err, &paused) || awsx.ErrorCode(err) != "SendingPausedException" {
+		t.Fatalf("err = %v, want SES's SendingPausedException", err)
+	}
+	if reached.Load() != 0 {
+		t.Error("the request reached the backend")
+	}
+	if st := p.Stats(SESv2); st.Requests != 1 || st.APIErrors != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// A stalled request gets no answer until the client gives up; the client's
+// attempt deadline is what frees it, and once the stall is lifted requests
+// pass again.
+func TestStall(t *testing.T) {
+	p, cfg, reached := setup(t)
+	cfg = awsx.WithAttemptTimeout(cfg, 50*time.Millisecond)
+	p.Set(SESv2, Fault{StallRate: 1})
+	err := sendEmail(cfg)
+	var te *awsx.AttemptTimeoutError
+	if !errors.As(err, &te) || !awsx.Retryable(err) {
+		t.Fatalf("err = %v, want a retryable attempt timeout", err)
+	}
+	if reached.Load() != 0 {
+		t.Error("a stalled request reached the backend")
+	}
+	// The client has hung up; the proxy notices and lets the request go.
+	for p.Stats(SESv2).StallsOpen != 0 {
+		runtime.Gosched()
+	}
+	if st := p.Stats(SESv2); st.Stalls != 1 || st.Requests != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	p.Set(SESv2, Fault{})
+	if err := sendEmail(cfg); err != nil {
+		t.Errorf("after the stall: %v", err)
 	}
 }
