@@ -28,23 +28,33 @@ dev: build $(KUMO) ## run everything locally (emulated AWS) with an inbox page; 
 # What the tests and benchmarks run besides Go and the emulator, each
 # installed from Debian when its command is missing. A test that runs a
 # command needs it here and in setup's prerequisites.
-.PHONY: chromium promtool wrk
+.PHONY: chromium promtool wrk npm
 chromium: # the browser test (e2e), with the fonts its screenshots use
 	./scripts/apt-install.sh chromium chromium fonts-dejavu-core
 promtool: # the Prometheus rule and metric checks (deploy/check)
 	./scripts/apt-install.sh promtool prometheus
 wrk: # the redeemer saturation runs (internal/bench, and its test)
 	./scripts/apt-install.sh wrk wrk
+npm: # Node.js for the CDK constructs and asl-validator (deploy/cdk)
+	./scripts/apt-install.sh npm nodejs npm
+
+# deploy/cdk's packages (aws-cdk-lib, the cdk CLI, TypeScript,
+# asl-validator), exactly as its lock file pins them. npm ci writes
+# node_modules/.package-lock.json, which stands for the whole tree here.
+CDK := deploy/cdk
+$(CDK)/node_modules/.package-lock.json: $(CDK)/package.json $(CDK)/package-lock.json | npm
+	cd $(CDK) && npm ci --no-audit --no-fund
+	@touch $@
 
 .PHONY: setup
-setup: $(KUMO) chromium promtool wrk ## install what the tests need: the emulator, chromium, promtool, wrk
+setup: $(KUMO) chromium promtool wrk $(CDK)/node_modules/.package-lock.json ## install what the tests need: the emulator, chromium, promtool, wrk, deploy/cdk's npm packages
 
 .PHONY: test
 test: setup test-deploy ## run every test (unit, integration against kumo, end to end in a browser) with the race detector
 	$(GO) test -race -count=1 $(PKGS)
 
 .PHONY: test-deploy
-test-deploy: $(KUMO) promtool ## check deploy/ (template, state machines, rules, dashboard) against the code; installs promtool if missing
+test-deploy: $(KUMO) promtool $(CDK)/node_modules/.package-lock.json ## check deploy/ (template, state machines, CDK constructs, rules, dashboard) against the code; installs promtool and deploy/cdk's npm packages if missing
 	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: screenshots

@@ -19,8 +19,9 @@ import (
 
 // A state machine definition, as much of ASL as the checks read.
 type definition struct {
-	StartAt string
-	States  map[string]state
+	QueryLanguage string
+	StartAt       string
+	States        map[string]state
 }
 
 type state struct {
@@ -29,9 +30,16 @@ type state struct {
 	Parameters     map[string]any
 	TimeoutSeconds *int
 	ResultPath     json.RawMessage
-	Catch          []struct {
+	// JSONata states: Arguments in place of Parameters, Output and Assign
+	// in place of the paths.
+	Arguments map[string]any
+	Output    any
+	Assign    map[string]any
+	Catch     []struct {
 		ErrorEquals []string
 		ResultPath  json.RawMessage
+		Output      any
+		Assign      map[string]any
 		Next        string
 	}
 	Next    string
