@@ -29,7 +29,25 @@ const (
 	HandledRejected  = "rejected"  // failed fast: Approvals.EmailRejected
 	HandledRetried   = "retried"   // transient error, left for another receive
 	HandledMalformed = "malformed" // no task token to fail; left for the DLQ
+
+	// OperatorOther counts an AWS error with a code the worker does not
+	// know that is not transient either: most likely the deployment's too.
+	OperatorOther = "other"
 )
+
+// OperatorErrorCodes are the code label values of
+// approvals_worker_operator_errors_total: AWS errors about the deployment
+// rather than the message, which are retried and never fail an execution.
+var OperatorErrorCodes = []string{
+	// SES: the account, the sender identity, the configuration set.
+	"SendingPausedException", "AccountSuspendedException", "MailFromDomainNotVerifiedException", "NotFoundException",
+	// Any service: permissions and credentials.
+	"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
+	"InvalidClientTokenId", "InvalidAccessKeyId", "InvalidSignatureException", "SignatureDoesNotMatch",
+	"IncompleteSignature", "MissingAuthenticationToken", "ExpiredToken", "ExpiredTokenException",
+	"KMSAccessDeniedException", "Credentials",
+	OperatorOther,
+}
 
 // LinkResults, DecisionTypes, DecisionOutcomes, SFNOperations and
 // HandledOutcomes list every label value each metric takes.
@@ -118,6 +136,9 @@ type Worker struct {
 	Panics        prometheus.Counter
 	VisibilityExt prometheus.Counter
 	SQSErrors     *prometheus.CounterVec // operation
+	// OperatorErrors counts AWS errors an operator must fix, by code (one
+	// of OperatorErrorCodes): the message is retried, never failed.
+	OperatorErrors *prometheus.CounterVec // code
 }
 
 // SQSOperations are the worker's SQS call labels.
@@ -149,6 +170,8 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 			Help: "Visibility timeouts extended for messages still being handled."}),
 		SQSErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sqs_errors_total",
 			Help: "Failed SQS calls, by operation."}, []string{"operation"}),
+		OperatorErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "operator_errors_total",
+			Help: "AWS errors an operator must fix (sending paused, account suspended, sender or configuration set not found, access denied, credentials), by error code; the message is retried, never failed."}, []string{"code"}),
 	}
 	for _, o := range HandledOutcomes {
 		m.Handled.WithLabelValues(o)
@@ -163,6 +186,9 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 	}
 	for _, op := range SQSOperations {
 		m.SQSErrors.WithLabelValues(op)
+	}
+	for _, c := range OperatorErrorCodes {
+		m.OperatorErrors.WithLabelValues(c)
 	}
 	return m
 }

@@ -13,38 +13,84 @@ import (
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
 
 func TestClassifySend(t *testing.T) {
 	ses := func(code string, fault smithy.ErrorFault) error { return apiError("SESv2", "SendEmail", code, fault) }
 	tests := []struct {
-		name string
-		err  error
-		want sendVerdict
+		name     string
+		err      error
+		want     sendVerdict
+		wantCode string
 	}{
-		{"message rejected", ses("MessageRejected", smithy.FaultClient), sendRejected},
-		{"sender not verified", ses("MailFromDomainNotVerifiedException", smithy.FaultClient), sendRejected},
-		{"bad address", ses("BadRequestException", smithy.FaultClient), sendRejected},
-		{"configuration set missing", ses("NotFoundException", smithy.FaultClient), sendRejected},
-		{"account suspended", ses("AccountSuspendedException", smithy.FaultClient), sendRejected},
-		{"sending paused", ses("SendingPausedException", smithy.FaultClient), sendRejected},
-		{"wrapped rejection", fmt.Errorf("send email: %w", ses("MessageRejected", smithy.FaultClient)), sendRejected},
-		{"throttled", ses("TooManyRequestsException", smithy.FaultClient), sendRetry},
-		{"quota", ses("LimitExceededException", smithy.FaultClient), sendRetry},
-		{"SES fault", ses("InternalServiceErrorException", smithy.FaultServer), sendRetry},
+		// The message's own fault: fail fast.
+		{"message rejected", ses("MessageRejected", smithy.FaultClient), sendRejected, ""},
+		{"bad address", ses("BadRequestException", smithy.FaultClient), sendRejected, ""},
+		{"wrapped rejection", fmt.Errorf("send email: %w", ses("MessageRejected", smithy.FaultClient)), sendRejected, ""},
+		// The deployment's: retried, counted by code, never failed.
+		{"sending paused", ses("SendingPausedException", smithy.FaultClient), sendOperator, "SendingPausedException"},
+		{"account suspended", ses("AccountSuspendedException", smithy.FaultClient), sendOperator, "AccountSuspendedException"},
+		{"MAIL FROM not verified", ses("MailFromDomainNotVerifiedException", smithy.FaultClient), sendOperator, "MailFromDomainNotVerifiedException"},
+		{"configuration set missing", ses("NotFoundException", smithy.FaultClient), sendOperator, "NotFoundException"},
+		{"access denied", ses("AccessDeniedException", smithy.FaultClient), sendOperator, "AccessDeniedException"},
+		{"access denied, query style", ses("AccessDenied", smithy.FaultClient), sendOperator, "AccessDenied"},
+		{"unknown key", ses("UnrecognizedClientException", smithy.FaultClient), sendOperator, "UnrecognizedClientException"},
+		{"bad signature", ses("InvalidSignatureException", smithy.FaultClient), sendOperator, "InvalidSignatureException"},
+		{"expired token", ses("ExpiredTokenException", smithy.FaultClient), sendOperator, "ExpiredTokenException"},
+		{"no credentials", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail",
+			Err: fmt.Errorf("get identity: %w", errors.New("failed to refresh cached credentials, no EC2 IMDS role found"))}, sendOperator, "Credentials"},
+		{"unknown permanent code", ses("SomethingNewException", smithy.FaultClient), sendOperator, "other"},
+		// Transient: retried, not counted.
+		{"throttled", ses("TooManyRequestsException", smithy.FaultClient), sendRetry, ""},
+		{"quota", ses("LimitExceededException", smithy.FaultClient), sendRetry, ""},
+		{"SES fault", ses("InternalServiceErrorException", smithy.FaultServer), sendRetry, ""},
 		{"http 503", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail",
-			Err: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("unavailable")}}, sendRetry},
-		{"network", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, sendRetry},
-		// The worker's own setup: retried, so the message waits for a fix.
-		{"access denied", ses("AccessDeniedException", smithy.FaultClient), sendRetry},
-		{"deadline", context.DeadlineExceeded, sendRetry},
+			Err: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("unavailable")}}, sendRetry, ""},
+		{"network", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, sendRetry, ""},
+		{"attempt timeout", &smithy.OperationError{ServiceID: "SESv2", OperationName: "SendEmail",
+			Err: &awsx.AttemptTimeoutError{Operation: "SendEmail", After: time.Second}}, sendRetry, ""},
+		{"deadline", context.DeadlineExceeded, sendRetry, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := classifySend(tt.err); got != tt.want {
-				t.Errorf("classifySend = %v, want %v", got, tt.want)
+			got, code := classifySend(tt.err)
+			if got != tt.want || code != tt.wantCode {
+				t.Errorf("classifySend = %v %q, want %v %q", got, code, tt.want, tt.wantCode)
 			}
 		})
+	}
+}
+
+// Every code the worker may count is a label value created up front, so
+// the alert and the dashboard see each series from the first scrape.
+func TestOperatorCodesAreMetricLabels(t *testing.T) {
+	labels := map[string]bool{}
+	for _, c := range metrics.OperatorErrorCodes {
+		labels[c] = true
+	}
+	var codes []string
+	for c := range sesOperatorCodes {
+		codes = append(codes, c)
+	}
+	codes = append(codes, awsx.DeploymentCodes()...)
+	for _, c := range append(codes, metrics.OperatorOther) {
+		if !labels[c] {
+			t.Errorf("code %q is not in metrics.OperatorErrorCodes", c)
+		}
+	}
+}
+
+// A SendTaskFailure refused for the deployment's sake is counted too.
+func TestOperatorErrorOfStepFunctions(t *testing.T) {
+	code, ok := operatorError(apiError("SFN", "SendTaskFailure", "AccessDeniedException", smithy.FaultClient))
+	if !ok || code != "AccessDeniedException" {
+		t.Errorf("operatorError = %q %t", code, ok)
+	}
+	if _, ok := operatorError(apiError("SFN", "SendTaskFailure", "ThrottlingException", smithy.FaultClient)); ok {
+		t.Error("throttling counted as an operator error")
 	}
 }
 

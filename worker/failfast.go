@@ -96,6 +96,9 @@ func (h *Handler) failFast(ctx context.Context, token, errName string, problems 
 		return result{outcome: outcome, delete: true, reason: fmt.Errorf("%w; execution no longer waiting (%s)", reason, awsx.ErrorCode(err))}
 	}
 	h.Metrics.FailFast.WithLabelValues(errName, "error").Inc()
+	if code, ok := operatorError(err); ok {
+		h.Metrics.OperatorErrors.WithLabelValues(code).Inc()
+	}
 	// Only the code and class of the error are kept: what Step Functions
 	// says about a token is no business of the logs.
 	sfnErr := fmt.Errorf("send task failure: %s (retryable: %t)", errorSummary(err), awsx.Retryable(err))

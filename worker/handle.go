@@ -77,8 +77,12 @@ func (h *Handler) Handle(ctx context.Context, body []byte) result {
 		if ctx.Err() != nil {
 			return result{outcome: metrics.HandledRetried, release: true, reason: err, emails: i}
 		}
-		if classifySend(err) == sendRetry {
+		switch v, code := classifySend(err); v {
+		case sendRetry:
 			return result{outcome: metrics.HandledRetried, reason: err, emails: i}
+		case sendOperator:
+			h.Metrics.OperatorErrors.WithLabelValues(code).Inc()
+			return result{outcome: metrics.HandledRetried, reason: fmt.Errorf("an operator must fix %s: %w", code, err), emails: i}
 		}
 		if req.Notification() {
 			// Nothing waits on a notification, and sending it again would

@@ -217,6 +217,7 @@ func TestPoolOutcomes(t *testing.T) {
 		outcome  string
 		failures []string // SendTaskFailure error names
 		cause    string   // substring of the first cause
+		operator string   // the code counted in operator_errors_total
 	}{
 		{
 			name: "transient SES error: retry later, no delete", body: approvalBody(testToken, "a@example.com"), receives: 3,
@@ -241,6 +242,32 @@ func TestPoolOutcomes(t *testing.T) {
 			want:    []string{"send-error a@example.com", "fail-task Approvals.EmailRejected", "delete rh-1"},
 			outcome: metrics.HandledRejected, failures: []string{ErrEmailRejected},
 			cause: `email to a@example.com rejected by SES: MessageRejected: MessageRejected message`,
+		},
+		{
+			name: "SES sending paused: the operator's to fix, retried, never failed", body: approvalBody(testToken, "a@example.com"), receives: 2,
+			sesErr: func(string) error {
+				return apiError("SESv2", "SendEmail", "SendingPausedException", smithy.FaultClient)
+			},
+			want:    []string{"send-error a@example.com", "visibility rh-1 20"},
+			outcome: metrics.HandledRetried, operator: "SendingPausedException",
+		},
+		{
+			name: "configuration set missing: retried, never failed", body: approvalBody(testToken, "a@example.com"), receives: 1,
+			sesErr:  func(string) error { return apiError("SESv2", "SendEmail", "NotFoundException", smithy.FaultClient) },
+			want:    []string{"send-error a@example.com", "visibility rh-1 10"},
+			outcome: metrics.HandledRetried, operator: "NotFoundException",
+		},
+		{
+			name: "SES access denied: retried, never failed", body: approvalBody(testToken, "a@example.com"), receives: 1,
+			sesErr:  func(string) error { return apiError("SESv2", "SendEmail", "AccessDeniedException", smithy.FaultClient) },
+			want:    []string{"send-error a@example.com", "visibility rh-1 10"},
+			outcome: metrics.HandledRetried, operator: "AccessDeniedException",
+		},
+		{
+			name: "fail-fast denied: keep the message, count it", body: `{"taskToken":"` + testToken + `"}`, receives: 1,
+			sfnErr:  apiError("SFN", "SendTaskFailure", "AccessDeniedException", smithy.FaultClient),
+			want:    []string{"fail-task Approvals.InvalidRequest", "visibility rh-1 10"},
+			outcome: metrics.HandledRetried, failures: []string{ErrInvalidRequest}, operator: "AccessDeniedException",
 		},
 		{
 			name: "invalid request: fail the task, then delete", body: `{"taskToken":"` + testToken + `","to":["nope"],"subject":"","colour":1}`, receives: 1,
@@ -315,6 +342,15 @@ func TestPoolOutcomes(t *testing.T) {
 			}
 			if v := testutil.ToFloat64(b.metrics.Handled.WithLabelValues(tt.outcome)); v != 1 {
 				t.Errorf("handled{outcome=%s} = %v", tt.outcome, v)
+			}
+			for _, c := range metrics.OperatorErrorCodes {
+				want := 0.0
+				if c == tt.operator {
+					want = 1
+				}
+				if v := testutil.ToFloat64(b.metrics.OperatorErrors.WithLabelValues(c)); v != want {
+					t.Errorf("operator_errors{code=%s} = %v, want %v", c, v, want)
+				}
 			}
 			var names []string
 			for _, f := range b.sfn.failures() {

@@ -12,7 +12,6 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -22,40 +21,6 @@ type emailSender interface {
 }
 
 var _ emailSender = (*sesv2.Client)(nil)
-
-// sesRejections are the SES error codes that are a verdict on the email
-// itself or on the account's right to send it: asking again will not change
-// the answer, so the execution is failed with Approvals.EmailRejected rather
-// than left waiting. Throttling, the sending quota (LimitExceededException)
-// and SES's own faults are transient (awsx.Retryable) and retried.
-var sesRejections = map[string]bool{
-	"MessageRejected":                    true, // content or recipient refused
-	"MailFromDomainNotVerifiedException": true, // sender identity not verified
-	"BadRequestException":                true, // a malformed address, an invalid parameter
-	"NotFoundException":                  true, // the configuration set does not exist
-	"AccountSuspendedException":          true, // the account may not send at all
-	"SendingPausedException":             true, // sending paused for the account or configuration set
-}
-
-// sendVerdict says what a SendEmail error means for the message.
-type sendVerdict int
-
-const (
-	sendRetry    sendVerdict = iota // transient: try the whole message again later
-	sendRejected                    // permanent: fail the execution
-)
-
-// classifySend sorts a SendEmail error. Anything neither a known rejection
-// nor retryable by awsx.Retryable (access denied, missing credentials) is a
-// fault of the worker's own setup: it is retried too, so the message waits,
-// and ends in the dead-letter queue if the fault outlasts its receives,
-// instead of failing executions for something the operator can fix.
-func classifySend(err error) sendVerdict {
-	if sesRejections[awsx.ErrorCode(err)] {
-		return sendRejected
-	}
-	return sendRetry
-}
 
 // email is one SendEmail call: one recipient and their own links.
 type email struct {

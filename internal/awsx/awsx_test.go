@@ -13,7 +13,9 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 )
 
 func apiErr(code string, fault smithy.ErrorFault) error {
@@ -131,5 +133,40 @@ func TestLoadConfigKeepsEnoughIdleConnections(t *testing.T) {
 	}
 	if got := bc.GetTransport().MaxIdleConnsPerHost; got != MaxIdleConnsPerHost {
 		t.Errorf("MaxIdleConnsPerHost = %d, want %d", got, MaxIdleConnsPerHost)
+	}
+}
+
+// Errors about the deployment are named by code; a failed credential
+// lookup, as the real SDK reports it, has none and is named Credentials.
+func TestDeploymentError(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode string
+		want     bool
+	}{
+		{"access denied", apiErr("AccessDeniedException", smithy.FaultClient), "AccessDeniedException", true},
+		{"unknown key", apiErr("UnrecognizedClientException", smithy.FaultClient), "UnrecognizedClientException", true},
+		{"expired token", apiErr("ExpiredTokenException", smithy.FaultClient), "ExpiredTokenException", true},
+		{"throttling", apiErr("ThrottlingException", smithy.FaultClient), "ThrottlingException", false},
+		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, "", false},
+		{"nil", nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, ok := DeploymentError(tt.err)
+			if code != tt.wantCode || ok != tt.want {
+				t.Errorf("DeploymentError = %q %t, want %q %t", code, ok, tt.wantCode, tt.want)
+			}
+		})
+	}
+
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+		})}
+	_, err := sfn.NewFromConfig(cfg).SendTaskHeartbeat(context.Background(), &sfn.SendTaskHeartbeatInput{TaskToken: aws.String("t")})
+	if code, ok := DeploymentError(err); !ok || code != CodeCredentials {
+		t.Errorf("DeploymentError(%v) = %q %t, want %q", err, code, ok, CodeCredentials)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -97,4 +99,56 @@ func Retryable(err error) bool {
 	// the request may well succeed later.
 	var oe *smithy.OperationError
 	return errors.As(err, &oe)
+}
+
+// deploymentCodes are errors about who the caller is or what it may do:
+// permissions and credentials. They say nothing about the request, and no
+// retry will change them until an operator fixes the deployment (a policy,
+// the task role, a key).
+var deploymentCodes = map[string]bool{
+	"AccessDenied":                true,
+	"AccessDeniedException":       true,
+	"UnauthorizedOperation":       true,
+	"UnrecognizedClientException": true,
+	"InvalidClientTokenId":        true,
+	"InvalidAccessKeyId":          true,
+	"InvalidSignatureException":   true,
+	"SignatureDoesNotMatch":       true,
+	"IncompleteSignature":         true,
+	"MissingAuthenticationToken":  true,
+	"ExpiredToken":                true,
+	"ExpiredTokenException":       true,
+	"KMSAccessDeniedException":    true,
+}
+
+// DeploymentCodes lists the codes DeploymentError knows, and CodeCredentials.
+func DeploymentCodes() []string {
+	out := make([]string, 0, len(deploymentCodes)+1)
+	for c := range deploymentCodes {
+		out = append(out, c)
+	}
+	return append(out, CodeCredentials)
+}
+
+// CodeCredentials names the failure to obtain credentials at all (no task
+// role, a credential endpoint that refuses), which has no AWS error code.
+const CodeCredentials = "Credentials"
+
+// DeploymentError reports whether err is about the deployment rather than
+// the request (access denied, invalid or expired credentials, none to be
+// had) and names it: its AWS error code, or CodeCredentials.
+func DeploymentError(err error) (code string, ok bool) {
+	if err == nil {
+		return "", false
+	}
+	if c := ErrorCode(err); c != "" {
+		return c, deploymentCodes[c]
+	}
+	// The SDK reports a failed credential lookup as "get identity: ..."
+	// (or, from its signer, as a SigningError), with no code of its own.
+	var se *v4.SigningError
+	if errors.As(err, &se) || strings.Contains(err.Error(), "get identity: ") {
+		return CodeCredentials, true
+	}
+	return "", false
 }

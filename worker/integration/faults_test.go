@@ -173,3 +173,40 @@ func TestStalledSESIsRetried(t *testing.T) {
 		t.Errorf("no second receive in the log:\n%s", l)
 	}
 }
+
+// SES answering SendingPausedException (as SES writes it, parsed by the real
+// SDK) is the operator's to fix: the execution stays RUNNING, the message is
+// retried and counted by code, and is sent once sending resumes.
+func TestSendingPausedIsRetriedNotFailed(t *testing.T) {
+	b := setupFaults(t)
+	b.proxy.Set(faultproxy.SESv2, faultproxy.Fault{APIErrorRate: 1, APIError: faultproxy.SendingPaused, Operations: []string{"SendEmail"}})
+	subject := kumotest.Name("Sending paused")
+	exec := kumotest.StartExecution(t, b.sf, b.sm, map[string]any{
+		"to": []string{"paused@example.com"}, "cc": []string{}, "subject": subject, "data": map[string]any{}})
+
+	const paused = `approvals_worker_operator_errors_total{code="SendingPausedException"}`
+	waitFor(t, "the paused send to be counted", 30*time.Second, func() bool { return b.metric(t, paused) >= 1 })
+	waitFor(t, "the message to be left for a retry", 10*time.Second, func() bool {
+		return b.metric(t, `approvals_worker_messages_handled_total{outcome="retried"}`) >= 1
+	})
+	if s := b.status(t, exec); s != sfntypes.ExecutionStatusRunning {
+		t.Fatalf("execution %s, want RUNNING: an operator's mistake must not fail it", s)
+	}
+	if v := b.metric(t, `approvals_worker_fail_fast_total{error="Approvals.EmailRejected",result="ok"}`); v != 0 {
+		t.Errorf("%v executions failed with Approvals.EmailRejected", v)
+	}
+	if st := b.proxy.Stats(faultproxy.SESv2); st.APIErrors < 1 {
+		t.Errorf("SES stats %+v: no SendingPausedException answered", st)
+	}
+
+	b.proxy.Set(faultproxy.SESv2, faultproxy.Fault{})
+	waitFor(t, "the email once sending resumes", 30*time.Second, func() bool {
+		return len(kumotest.EmailsTo(t, "paused@example.com", subject)) > 0
+	})
+	if s := b.status(t, exec); s != sfntypes.ExecutionStatusRunning {
+		t.Errorf("execution %s, want RUNNING (waiting for the approver)", s)
+	}
+	if l := b.logs.String(); !strings.Contains(l, "an operator must fix SendingPausedException") {
+		t.Errorf("the retry's log line does not name the operator error:\n%s", l)
+	}
+}
