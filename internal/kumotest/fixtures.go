@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -155,4 +157,33 @@ func EmailsTo(t testing.TB, addr, subject string) []SentEmail {
 		}
 	}
 	return out
+}
+
+// VotesTable creates a votes table as the CloudFormation template does (pk
+// and sk strings, on demand, TTL on ttl) and returns its name.
+func VotesTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	name := Name("approvals-votes")
+	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: dbtypes.ScalarAttributeTypeS},
+		},
+		KeySchema: []dbtypes.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: dbtypes.KeyTypeRange},
+		},
+	}); err != nil {
+		t.Fatalf("create votes table: %v", err)
+	}
+	if _, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(name),
+		TimeToLiveSpecification: &dbtypes.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
+	}); err != nil {
+		t.Fatalf("enable TTL on the votes table: %v", err)
+	}
+	return name
 }
