@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -61,10 +60,7 @@ func setup(t *testing.T) *stack.Stack {
 			setupErr = err
 			return
 		}
-		build := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./cmd/worker", "./cmd/redeemer")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			setupErr = fmt.Errorf("build binaries: %v\n%s", err, out)
+		if setupErr = stack.BuildServices(root, binDir); setupErr != nil {
 			return
 		}
 		shared, setupErr = stack.Up(context.Background(), stack.Options{

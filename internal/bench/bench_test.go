@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
 	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
@@ -27,15 +25,8 @@ func (r runner) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	root, err := kumo.RepoRoot()
-	if err != nil {
+	if err := stack.BuildServices("", dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/worker", "./cmd/redeemer")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build services:", err)
 		return 1
 	}
 	binDir = dir

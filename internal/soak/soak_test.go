@@ -3,7 +3,6 @@ package soak
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,10 +24,8 @@ func TestSmallSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/worker", "./cmd/redeemer")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build binaries: %v\n%s", err, out)
+	if err := stack.BuildServices(root, bin); err != nil {
+		t.Fatal(err)
 	}
 	var progress strings.Builder
 	l, err := Run(context.Background(), Options{

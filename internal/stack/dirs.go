@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
@@ -39,4 +40,23 @@ func (d *Dirs) Prepare(logs string) error {
 		}
 	}
 	return os.MkdirAll(d.LogDir, 0o755)
+}
+
+// BuildServices compiles the worker and redeemer into binDir, from the
+// repository at root ("": found from the go command). Tests run it where
+// operators run make build.
+func BuildServices(root, binDir string) error {
+	if root == "" {
+		r, err := kumo.RepoRoot()
+		if err != nil {
+			return err
+		}
+		root = r
+	}
+	cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./cmd/worker", "./cmd/redeemer")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the worker and redeemer: %v\n%s", err, out)
+	}
+	return nil
 }
