@@ -142,7 +142,7 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	red, err := startService(ctx, r.o.BinDir+"/redeemer", r.logPath("redeemer"), admin, r.env(
 		"APPROVALS_BASE_URL="+base, "APPROVALS_LISTEN_ADDR="+addr, "APPROVALS_METRICS_ADDR="+admin,
 		// wrk is one client: the per-client limit would measure itself.
-		"APPROVALS_RATE_LIMIT=0"))
+		"APPROVALS_RATE_LIMIT=off"))
 	if err != nil {
 		return err
 	}
