@@ -9,8 +9,10 @@ func mkdirTemp() (string, error) { return os.MkdirTemp("", "approvals-check-") }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binsDir != "" {
-		os.RemoveAll(binsDir)
+	for _, dir := range []string{binsDir, synthDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

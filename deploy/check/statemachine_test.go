@@ -223,7 +223,14 @@ func decisionOf(t *testing.T, body map[string]any) (success map[string]any, caus
 	t.Helper()
 	decision := map[string]any{"approver": "ben@example.com", "decidedAt": "2026-03-04T05:06:07Z", "comment": "ok"}
 	success = map[string]any{}
-	for _, a := range body["actions"].([]any) {
+	actions, ok := body["actions"].([]any)
+	if !ok { // the worker's default actions
+		actions = []any{
+			map[string]any{"name": "approve", "type": "success"},
+			map[string]any{"name": "reject", "type": "failure", "error": "Rejected"},
+		}
+	}
+	for _, a := range actions {
 		a := a.(map[string]any)
 		switch a["type"] {
 		case "success":
