@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,5 +364,91 @@ func TestTableMissing(t *testing.T) {
 	t.Logf("check: %v", checkErr)
 	if d := kumotest.WaitStatus(t, e.sfn, execARN, 0); d.Status != sfntypes.ExecutionStatusRunning {
 		t.Fatalf("execution %s, want RUNNING", d.Status)
+	}
+}
+
+// crashingTable is the real client until crash is set: from then on no write
+// reaches the table, as when the caller's process has died.
+type crashingTable struct {
+	*dynamodb.Client
+	crashed atomic.Bool
+}
+
+var errCrash = errors.New("the caller died")
+
+func (c *crashingTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if c.crashed.Load() {
+		return nil, errCrash
+	}
+	return c.Client.PutItem(ctx, in, o...)
+}
+
+func (c *crashingTable) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if c.crashed.Load() {
+		return nil, errCrash
+	}
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+// crashingTask dies (marking the table crashed) instead of calling Step
+// Functions.
+type crashingTask struct {
+	votes.Task
+	table *crashingTable
+}
+
+func (c crashingTask) Succeed(context.Context, string, string) error {
+	c.table.crashed.Store(true)
+	return errCrash
+}
+
+// The redeemer dies after the deciding vote claimed the decision and before
+// Step Functions heard of it. Once the lease has run out, the next vote (a
+// veto link, here) finishes the decision the dead caller made.
+func TestCrashAfterDecidingVote(t *testing.T) {
+	e := setup(t)
+	execARN, token := e.start(t, 120)
+	e.vote(t, token, "ann@example.com", approve, 2)
+
+	ct := &crashingTable{Client: e.db}
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	dying, err := votes.New(ct, crashingTask{Task: votes.SFN(e.sfn), table: ct}, votes.Config{Table: e.table, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dying.Vote(context.Background(), ballot(token, "ben@example.com", approve, 2)); !errors.Is(err, errCrash) {
+		t.Fatalf("deciding vote: err = %v, want the crash", err)
+	}
+	if c := e.completion(t, token); c["status"] != "IN_PROGRESS" {
+		t.Fatalf("completion record %v", c)
+	}
+
+	next, err := votes.New(e.db, votes.SFN(e.sfn), votes.Config{Table: e.table, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := next.Vote(context.Background(), ballot(token, "cat@example.com", reject, 2))
+	if err != nil || r.Outcome != votes.Busy {
+		t.Fatalf("within the lease: %+v, %v", r, err)
+	}
+	now.Add(int64(votes.DefaultLease))
+	r, err = next.Vote(context.Background(), ballot(token, "cat@example.com", reject, 2))
+	if err != nil || r.Outcome != votes.Gone || !r.Completed || r.Decision.Approver != "ben@example.com" {
+		t.Fatalf("after the lease: %+v, %v", r, err)
+	}
+	d := kumotest.WaitStatus(t, e.sfn, execARN, 10*time.Second)
+	var out struct {
+		Decisions []approval.Decision `json:"decisions"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &out); err != nil || d.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("execution %s, output %s: %v", d.Status, aws.ToString(d.Output), err)
+	}
+	if diff := cmp.Diff([]approval.Decision{dec("ann@example.com", "approve"), dec("ben@example.com", "approve")}, out.Decisions); diff != "" {
+		t.Fatalf("decisions (-want +got):\n%s", diff)
+	}
+	if c := e.completion(t, token); c["status"] != "COMPLETED" {
+		t.Fatalf("completion record %v", c)
 	}
 }
