@@ -48,11 +48,18 @@ type Ledger struct {
 	DuplicateGone        int // 410s on second copies' links
 	LostAnswers          int // POSTs retried whose decision had been taken (410 on retry)
 	TransportErrors      int // bot requests that got no answer
-	Faults               map[string]faultproxy.Stats
-	Duration             time.Duration
-	Cores                int
-	Date                 time.Time
-	Command              string // how the run was started, for the report
+	// StallWindow and OperatorWindow are how long SES stalled SendEmail and
+	// then answered it with SendingPausedException.
+	StallWindow, OperatorWindow time.Duration
+	// OperatorFailed are valid executions failed fast for an operator's
+	// error (a SendingPausedException in their cause): each is a broken
+	// promise.
+	OperatorFailed int
+	Faults         map[string]faultproxy.Stats
+	Duration       time.Duration
+	Cores          int
+	Date           time.Time
+	Command        string // how the run was started, for the report
 
 	failuresMu   sync.Mutex
 	Failures     []string // broken promises; empty for a pass
@@ -268,7 +275,16 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 			}
 		case status == sfntypes.ExecutionStatusFailed && errName == "Approvals.RequestFailed":
 			l.FailedFast++
-			l.problemf("execution %d: a valid request failed fast", e.n)
+			cause, err := r.taskFailure(ctx, e.arn)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(cause, faultproxy.SendingPaused.Code) {
+				l.OperatorFailed++
+				l.problemf("execution %d failed fast for an operator's error: %s", e.n, cause)
+			} else {
+				l.problemf("execution %d: a valid request failed fast: %s", e.n, cause)
+			}
 		default:
 			l.problemf("execution %d ended %s %s after the bot chose %s", e.n, status, errName, e.action)
 		}
@@ -286,6 +302,40 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 		l.problemf("worker killed %d times, want %d", l.Kills, r.o.Kills)
 	}
 	return nil
+}
+
+// taskFailure returns the error and cause the worker failed an execution's
+// task with, from its history.
+func (r *run) taskFailure(ctx context.Context, arn string) (string, error) {
+	p := sfn.NewGetExecutionHistoryPaginator(r.st.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("execution history: %w", err)
+		}
+		for _, ev := range page.Events {
+			if d := ev.TaskFailedEventDetails; d != nil {
+				return aws.ToString(d.Error) + ": " + aws.ToString(d.Cause), nil
+			}
+		}
+	}
+	return "(no TaskFailed event)", nil
+}
+
+// checkWindows checks what only the fault proxy saw: the windows did stall
+// and refuse sends (else the phase tested nothing), and no stalled call was
+// still held open at the end (a hung worker slot).
+func (l *Ledger) checkWindows() {
+	ses := l.Faults[string(faultproxy.SESv2)]
+	if l.StallWindow > 0 && ses.Stalls == 0 {
+		l.problemf("the SES stall window stalled no SendEmail")
+	}
+	if ses.StallsOpen > 0 {
+		l.problemf("%d stalled SES calls still held open at the end: the worker never gave up on them", ses.StallsOpen)
+	}
+	if l.OperatorWindow > 0 && ses.APIErrors == 0 {
+		l.problemf("the operator-error window answered no SendEmail with SendingPausedException")
+	}
 }
 
 // Markdown is the ledger as RELIABILITY.md shows it.
@@ -311,6 +361,10 @@ func (l *Ledger) Markdown() string {
 	row("messages left in the request queue", fmt.Sprint(l.QueueLeft))
 	row("worker SIGKILLs (and restarts)", fmt.Sprint(l.Kills))
 	row("bot GETs / POSTs", fmt.Sprintf("%d / %d", l.Gets, l.Posts))
+	ses := l.Faults[string(faultproxy.SESv2)]
+	row("SES stall window: SendEmail attempts stalled (still held at the end)", fmt.Sprintf("%s: %d (%d)", l.StallWindow, ses.Stalls, ses.StallsOpen))
+	row("SES operator-error window: SendingPausedException answers", fmt.Sprintf("%s: %d", l.OperatorWindow, ses.APIErrors))
+	row("valid executions failed by an operator's error", fmt.Sprint(l.OperatorFailed))
 	row("429s waited out / 503s retried / answers lost then 410", fmt.Sprintf("%d / %d / %d", l.Limited, l.Unavailable, l.LostAnswers))
 	b.WriteString("\n| injected faults | requests | throttled | 5xx | resets |\n|---|---|---|---|---|\n")
 	for _, svc := range faultproxy.Services {

@@ -3,7 +3,9 @@
 // Functions, SQS and SES, behind internal/faultproxy (throttling, 5xx,
 // latency spikes, connection resets), a short visibility timeout so some
 // messages arrive twice, the worker killed with SIGKILL and restarted
-// mid-run, and a bot that acts like an approver on every email. It ends with
+// mid-run, a window in which SES accepts SendEmail and never answers, then
+// one in which it answers SendingPausedException (an operator's mistake),
+// and a bot that acts like an approver on every email. It ends with
 // a Ledger that accounts for every execution and every message.
 //
 // `approvals-dev soak` (make soak) runs 2,000 executions; a test runs a small
@@ -49,7 +51,17 @@ type Options struct {
 	// Settle bounds the wait, after the last execution started, for every
 	// execution to end and the queue to drain (10 min).
 	Settle time.Duration
-	// NoFaults turns the fault proxy's faults off (for comparison runs).
+	// StallWindow is how long SES's SendEmail accepts and never answers,
+	// from a third of the way into the start phase (20 s; negative: none).
+	// OperatorWindow follows it: SES answers every SendEmail with
+	// SendingPausedException (20 s; negative: none). Neither may fail an
+	// execution or leave a call hanging.
+	StallWindow, OperatorWindow time.Duration
+	// AWSTimeout is both services' APPROVALS_AWS_TIMEOUT (3 s): the cost of
+	// one stalled attempt.
+	AWSTimeout time.Duration
+	// NoFaults turns the fault proxy's random faults off (for comparison
+	// runs); the windows stay unless turned off themselves.
 	NoFaults bool
 	Seed     uint64 // fault draws and the approve/reject mix (1)
 
@@ -78,6 +90,9 @@ func (o *Options) defaults() {
 	o.Visibility = cmp.Or(o.Visibility, 10*time.Second)
 	o.MaxReceives = cmp.Or(o.MaxReceives, 20)
 	o.Settle = cmp.Or(o.Settle, 10*time.Minute)
+	o.StallWindow = cmp.Or(o.StallWindow, 20*time.Second)
+	o.OperatorWindow = cmp.Or(o.OperatorWindow, 20*time.Second)
+	o.AWSTimeout = cmp.Or(o.AWSTimeout, 3*time.Second)
 	o.Seed = cmp.Or(o.Seed, 1)
 	o.RedeemerAddr = cmp.Or(o.RedeemerAddr, "127.0.0.1:28080")
 	o.RedeemerAdminAddr = cmp.Or(o.RedeemerAdminAddr, "127.0.0.1:29091")
@@ -142,10 +157,12 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 		// The services reach AWS through the proxy; the state machine's
 		// own SQS calls go to kumo directly.
 		WorkerEnv: []string{"AWS_ENDPOINT_URL=" + proxyURL, "APPROVALS_VISIBILITY_TIMEOUT=" + vis + "s",
-			fmt.Sprintf("APPROVALS_CONCURRENCY=%d", o.Concurrency), "APPROVALS_SHUTDOWN_GRACE=5s"},
+			fmt.Sprintf("APPROVALS_CONCURRENCY=%d", o.Concurrency), "APPROVALS_SHUTDOWN_GRACE=5s",
+			"APPROVALS_AWS_TIMEOUT=" + o.AWSTimeout.String()},
 		// The bot is one client: a limit it can meet, with 429s it must
 		// honour.
-		RedeemerEnv: []string{"AWS_ENDPOINT_URL=" + proxyURL, "APPROVALS_RATE_LIMIT=50", "APPROVALS_RATE_BURST=50"},
+		RedeemerEnv: []string{"AWS_ENDPOINT_URL=" + proxyURL, "APPROVALS_RATE_LIMIT=50", "APPROVALS_RATE_BURST=50",
+			"APPROVALS_AWS_TIMEOUT=" + o.AWSTimeout.String()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("local stack: %w", err)
@@ -158,12 +175,15 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 	}
 
 	r := newRun(o, st)
+	r.proxy = proxy
 	l, err := r.run(ctx)
 	if l != nil {
 		for _, svc := range faultproxy.Services {
 			l.Faults[string(svc)] = proxy.Stats(svc)
 		}
 		l.Cores = runtime.NumCPU()
+		l.StallWindow, l.OperatorWindow = max(o.StallWindow, 0), max(o.OperatorWindow, 0)
+		l.checkWindows()
 	}
 	return l, err
 }
@@ -172,6 +192,7 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 type run struct {
 	o     Options
 	st    *stack.Stack
+	proxy *faultproxy.Proxy
 	rng   *rand.Rand
 	runID string
 
@@ -214,8 +235,10 @@ func (r *run) run(ctx context.Context) (*Ledger, error) {
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); r.progress(ctx, b, start) }()
 
-	err := r.startAll(ctx, l)
+	windowsDone := make(chan struct{})
+	err := r.startAll(ctx, windowsDone)
 	if err == nil {
+		<-windowsDone
 		err = r.settle(ctx, b)
 	}
 	cancel()
@@ -235,8 +258,10 @@ func (r *run) run(ctx context.Context) (*Ledger, error) {
 }
 
 // startAll starts the executions at StartRate and kills the worker Kills
-// times along the way, restarting it each time.
-func (r *run) startAll(ctx context.Context, l *Ledger) error {
+// times along the way, restarting it each time. A third of the way in it
+// opens the SES windows, closing windowsDone when they are over.
+func (r *run) startAll(ctx context.Context, windowsDone chan struct{}) error {
+	windowsAt := r.o.Executions / 3 // always reached when all are started
 	killAt := map[int]bool{}
 	for k := 1; k <= r.o.Kills; k++ {
 		killAt[r.o.Executions*k/(r.o.Kills+1)] = true
@@ -244,6 +269,9 @@ func (r *run) startAll(ctx context.Context, l *Ledger) error {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / r.o.StartRate))
 	defer tick.Stop()
 	for n := 0; n < r.o.Executions; n++ {
+		if n == windowsAt {
+			go func() { defer close(windowsDone); r.windows(ctx) }()
+		}
 		if killAt[n] {
 			if err := r.killWorker(ctx); err != nil {
 				return err
@@ -281,6 +309,38 @@ func (r *run) startAll(ctx context.Context, l *Ledger) error {
 		r.mu.Unlock()
 	}
 	return nil
+}
+
+// windows stalls SES's SendEmail for StallWindow, then answers it with
+// SendingPausedException for OperatorWindow, then puts the usual faults back.
+func (r *run) windows(ctx context.Context) {
+	normal := faultproxy.Fault{}
+	if !r.o.NoFaults {
+		normal = Faults()[faultproxy.SESv2]
+	}
+	defer r.proxy.Set(faultproxy.SESv2, normal)
+	send := []string{"SendEmail"}
+	if r.o.StallWindow > 0 {
+		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{StallRate: 1, Operations: send})
+		if !sleepCtx(ctx, r.o.StallWindow) {
+			return
+		}
+	}
+	if r.o.OperatorWindow > 0 {
+		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{APIErrorRate: 1, APIError: faultproxy.SendingPaused, Operations: send})
+		sleepCtx(ctx, r.o.OperatorWindow)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // killWorker sends SIGKILL to the worker, so its in-flight messages are

@@ -16,7 +16,8 @@ import (
 func TestMain(m *testing.M) { kumotest.Main(m) }
 
 // TestSmallSoak is make soak in miniature: 40 executions through faults,
-// one SIGKILL of the worker, duplicate deliveries, and the bot. It asserts
+// one SIGKILL of the worker, duplicate deliveries, a stalled SES and an
+// operator-error window (SendingPausedException), and the bot. It asserts
 // the ledger's accounting, never how long anything took.
 func TestSmallSoak(t *testing.T) {
 	root, err := kumo.RepoRoot()
@@ -31,6 +32,7 @@ func TestSmallSoak(t *testing.T) {
 	l, err := Run(context.Background(), Options{
 		Dirs: stack.Dirs{Root: root, BinDir: bin, LogDir: filepath.Join(bin, "logs")}, ExternalKumo: true,
 		Executions: 40, Kills: 1, StartRate: 20, InvalidRate: 0.1,
+		StallWindow: 3 * time.Second, OperatorWindow: 3 * time.Second,
 		// Bounds a broken run; a good one ends as soon as all is accounted.
 		Settle:   5 * time.Minute,
 		Progress: &progress,
@@ -62,6 +64,17 @@ func TestSmallSoak(t *testing.T) {
 	}
 	if l.Faults["sesv2"].Requests == 0 || l.Faults["sesv2"].Throttled+l.Faults["sesv2"].ServerErrors == 0 {
 		t.Errorf("no faults injected into SES: %+v", l.Faults["sesv2"])
+	}
+	// The windows happened, failed nothing and left nothing hanging.
+	ses := l.Faults["sesv2"]
+	if ses.Stalls == 0 || ses.APIErrors == 0 {
+		t.Errorf("SES windows injected nothing: %+v", ses)
+	}
+	if ses.StallsOpen != 0 {
+		t.Errorf("%d stalled SES calls still held open", ses.StallsOpen)
+	}
+	if l.OperatorFailed != 0 || l.FailedFast != l.Invalid {
+		t.Errorf("%d executions failed by an operator's error, %d valid ones failed fast", l.OperatorFailed, l.FailedFast-l.Invalid)
 	}
 	if !strings.Contains(progress.String(), "started 40/40") {
 		t.Errorf("progress line never showed the last start:\n%q", tail(progress.String(), 500))
