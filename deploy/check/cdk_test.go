@@ -281,3 +281,71 @@ func TestCDKApprovalsService(t *testing.T) {
 		t.Errorf("SigningKeys: %v, want a NoEcho parameter", p)
 	}
 }
+
+// ApprovalRequest's props become the request's fields: unset ones are left
+// out, expiresIn is a Go duration in its largest whole unit, and actions
+// that the worker would refuse are refused at synth time.
+func TestCDKApprovalRequestProps(t *testing.T) {
+	cdkSynth(t) // compiles dist/
+	node := func(script string) ([]byte, error) {
+		cmd := exec.Command("node", "-e", script)
+		cmd.Dir = filepath.Join(root(t), "deploy", "cdk")
+		return cmd.CombinedOutput()
+	}
+	const prelude = `const cdk = require('aws-cdk-lib'); const sfn = require('aws-cdk-lib/aws-stepfunctions');
+const { ActionType, ApprovalRequest } = require('./dist/lib');
+const body = (props) => JSON.stringify(ApprovalRequest.messageBody({ queryLanguage: sfn.QueryLanguage.JSONATA, ...props }));
+`
+	out, err := node(prelude + `process.stdout.write(body({
+  to: ['ben@example.com', 'cy@example.com'], subject: 'Deploy?', data: {version: 'v1'},
+  actions: [{name: 'ok', type: ActionType.SUCCESS, output: {go: true}}, {name: 'no', type: ActionType.FAILURE, error: 'Rejected'}],
+  minApprovals: 2, requestedBy: 'ana@example.com', channels: ['ops'], expiresIn: cdk.Duration.minutes(90),
+}));`)
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := map[string]any{
+		"taskToken": "{% $states.context.Task.Token %}",
+		"to":        []any{"ben@example.com", "cy@example.com"},
+		"subject":   "Deploy?",
+		"data":      map[string]any{"version": "v1"},
+		"actions": []any{
+			map[string]any{"name": "ok", "type": "success", "output": map[string]any{"go": true}},
+			map[string]any{"name": "no", "type": "failure", "error": "Rejected"},
+		},
+		"minApprovals": float64(2),
+		"requestedBy":  "ana@example.com",
+		"channels":     []any{"ops"},
+		"expiresIn":    "90m",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("message body (-want +got):\n%s", diff)
+	}
+	// Without the Version 2 fields, which the decoder may not know yet, the
+	// body is a request the worker accepts as it is.
+	for _, k := range []string{"minApprovals", "requestedBy", "channels"} {
+		delete(got, k)
+	}
+	got["taskToken"] = sampleToken
+	b, _ := json.Marshal(got)
+	if _, err := worker.DecodeRequest(b, worker.DecodeOptions{}); err != nil {
+		t.Errorf("decode: %v\n%s", err, b)
+	}
+
+	for _, tt := range []struct{ name, props, wantErr string }{
+		{"failure without error", `{to: ['b@example.com'], subject: 's', actions: [{name: 'no', type: ActionType.FAILURE}]}`, "needs an error"},
+		{"output on a failure", `{to: ['b@example.com'], subject: 's', actions: [{name: 'no', type: ActionType.FAILURE, error: 'E', output: {}}]}`, "output is for success"},
+		{"sub-second expiry", `{to: ['b@example.com'], subject: 's', expiresIn: cdk.Duration.millis(1500)}`, "whole number of seconds"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := node(prelude + `body(` + tt.props + `);`)
+			if err == nil || !strings.Contains(string(out), tt.wantErr) {
+				t.Errorf("err %v, want %q in:\n%s", err, tt.wantErr, out)
+			}
+		})
+	}
+}
