@@ -310,6 +310,7 @@ func (b *bot) do(ctx context.Context, method, u string) (int, error) {
 	}
 }
 
+// sleep waits for d, or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -322,24 +322,13 @@ func (r *run) windows(ctx context.Context) {
 	send := []string{"SendEmail"}
 	if r.o.StallWindow > 0 {
 		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{StallRate: 1, Operations: send})
-		if !sleepCtx(ctx, r.o.StallWindow) {
+		if !sleep(ctx, r.o.StallWindow) {
 			return
 		}
 	}
 	if r.o.OperatorWindow > 0 {
 		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{APIErrorRate: 1, APIError: faultproxy.SendingPaused, Operations: send})
-		sleepCtx(ctx, r.o.OperatorWindow)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+		sleep(ctx, r.o.OperatorWindow)
 	}
 }
 
