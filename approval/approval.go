@@ -68,6 +68,19 @@ type Decision struct {
 	Approver  string    `json:"approver"`
 	DecidedAt time.Time `json:"decidedAt"`
 	Comment   string    `json:"comment,omitempty"`
+	// Identity is who was signed in when the redeemer verifies sign-ins
+	// (APPROVALS_IDENTITY=alb); absent when the link alone decides.
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// Identity is a signed-in approver, as the identity provider names them.
+type Identity struct {
+	// Sub is the provider's stable user id.
+	Sub string `json:"sub"`
+	// Email is the email claim; empty when the provider sent none.
+	Email string `json:"email"`
+	// Issuer is the provider.
+	Issuer string `json:"issuer"`
 }
 
 // FailureCause is the JSON document sent as the cause of SendTaskFailure.

@@ -77,6 +77,20 @@ type Redeemer struct {
 	// buckets were not yet full, to make room: a flood from many addresses.
 	RateLimitEvictions prometheus.Counter
 	InFlightPosts      prometheus.Gauge
+	// SignInFailures counts requests refused for their ALB sign-in, by
+	// reason (one of SignInReasons), under APPROVALS_IDENTITY=alb.
+	SignInFailures *prometheus.CounterVec // reason
+	// Forbidden counts requests by a signed-in user who is not the link's
+	// recipient.
+	Forbidden prometheus.Counter
+}
+
+// SignInReasons are the reason label values of
+// approvals_redeemer_sign_in_failures_total: identity.Reasons(), spelled
+// here so that this package stays free of the verifier.
+var SignInReasons = []string{
+	"missing", "malformed", "alg", "signer", "kid_unknown", "signature", "expired",
+	"email_unverified", "keys_unavailable",
 }
 
 // Routes are the redeemer's route labels.
@@ -105,6 +119,13 @@ func NewRedeemer(reg prometheus.Registerer) *Redeemer {
 			Help: "Clients the rate limiter forgot before their buckets refilled, to stay within its table size."}),
 		InFlightPosts: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "decisions_in_flight",
 			Help: "Decisions being sent to Step Functions now."}),
+		SignInFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sign_in_failures_total",
+			Help: "Link requests refused for their load balancer sign-in, by reason."}, []string{"reason"}),
+		Forbidden: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "forbidden_total",
+			Help: "Link requests by a signed-in user who is not the link's recipient (403)."}),
+	}
+	for _, r := range SignInReasons {
+		m.SignInFailures.WithLabelValues(r)
 	}
 	for _, r := range LinkResults {
 		m.LinkChecks.WithLabelValues(r)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/identity"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/templates"
@@ -56,6 +57,15 @@ type Config struct {
 	// the load balancer can reach: otherwise a client picks its own address.
 	TrustProxyHeaders bool
 
+	// Identity says who the approver is (APPROVALS_IDENTITY): IdentityLink
+	// (or empty), the link's recipient, whoever holds the link; IdentityALB,
+	// the user the load balancer signed in, who must be that recipient.
+	Identity string
+	// ALB is the sign-in check of IdentityALB: ALB.ALBARN
+	// (APPROVALS_ALB_ARN) is required, ALB.KeysURL (APPROVALS_ALB_KEYS_URL)
+	// defaults to the ARN's region's key endpoint.
+	ALB identity.Config
+
 	// Server timeouts of Run and Serve; zero means the defaults below.
 	// Tests shorten them.
 	ReadHeaderTimeout time.Duration
@@ -68,6 +78,12 @@ type Config struct {
 	// Logger is used by Run; nil means JSON on stderr.
 	Logger *slog.Logger
 }
+
+// Values of Config.Identity.
+const (
+	IdentityLink = "link"
+	IdentityALB  = "alb"
+)
 
 // Limits of what an approver can send.
 const (
@@ -139,6 +155,11 @@ func (c Config) validate() error {
 	}
 	if c.Keyring == nil {
 		errs = append(errs, errors.New("no keyring"))
+	}
+	switch c.Identity {
+	case "", IdentityLink, IdentityALB: // New checks c.ALB
+	default:
+		errs = append(errs, fmt.Errorf("identity %q is neither %s nor %s", c.Identity, IdentityLink, IdentityALB))
 	}
 	return errors.Join(errs...)
 }

@@ -33,10 +33,10 @@ func (s *Server) open(r *http.Request) (link.Claims, view, bool) {
 // confirm answers GET and HEAD: verify the link and show the form. It never
 // calls Step Functions, whoever fetches the link.
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
-	c, v, ok := s.open(r)
+	c, id, v, ok := s.admit(r)
 	if !ok {
 		s.respond(w, r, v)
 		return
 	}
-	s.respond(w, r, view{outcome: outConfirm, claims: &c, formAction: r.URL.EscapedPath()})
+	s.respond(w, r, view{outcome: outConfirm, claims: &c, signedIn: id, formAction: r.URL.EscapedPath()})
 }

@@ -28,17 +28,17 @@ var goneCodes = map[string]bool{
 	"InvalidToken":     true,
 }
 
-// decide answers POST: verify the link again (the form is not trusted to be
-// ours), check the comment, and complete the task.
+// decide answers POST: verify the link (and sign-in) again (the form is not
+// trusted to be ours), check the comment, and complete the task.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
-	c, v, ok := s.open(r)
+	c, id, v, ok := s.admit(r)
 	if !ok {
 		s.respond(w, r, v)
 		return
 	}
 	comment, problem := readComment(r)
 	if problem != "" {
-		s.respond(w, r, view{outcome: outCommentInvalid, claims: &c, formAction: r.URL.EscapedPath(),
+		s.respond(w, r, view{outcome: outCommentInvalid, claims: &c, signedIn: id, formAction: r.URL.EscapedPath(),
 			comment: comment, commentErr: problem})
 		return
 	}
@@ -47,9 +47,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		Approver:  c.Recipient,
 		DecidedAt: s.cfg.Now().UTC().Truncate(time.Second),
 		Comment:   comment,
+		Identity:  id,
 	}
 	out := s.complete(r.Context(), c, d)
-	v = view{outcome: out, claims: &c, decidedAt: d.DecidedAt}
+	v = view{outcome: out, claims: &c, signedIn: id, decidedAt: d.DecidedAt}
 	if out.Name == outRecorded.Name {
 		target, _ := redirectTarget(c.RedirectURL)
 		if target != "" && !wantsJSON(r) {
@@ -93,6 +94,11 @@ func (s *Server) complete(reqCtx context.Context, c link.Claims, d approval.Deci
 	op, call, err := s.prepare(c, d)
 	typ := string(c.Action.Type)
 	attrs := []any{"action", c.Action.Name, "type", typ, "approver", c.Recipient, "key_id", c.KeyID}
+	if d.Identity != nil {
+		// Who signed in, by the provider's id; the header itself is a
+		// credential and never logged.
+		attrs = append(attrs, "sub", d.Identity.Sub)
+	}
 	if err != nil {
 		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeError).Inc()
 		s.log.Error("decision not sent", append(attrs, "error", err)...)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -50,6 +51,16 @@ var (
 	outRateLimited = outcome{Name: "rate_limited", Status: http.StatusTooManyRequests, Title: "Too many requests",
 		Message: "Too many requests came from your network in a short time. Nothing was changed.",
 		Hint:    "Your link still works: wait a minute and open it again."}
+	outSignInRequired = outcome{Name: "sign_in_required", Status: http.StatusUnauthorized, Title: "Sign in again",
+		Message: "Your sign-in could not be verified, so nothing was changed.",
+		Hint:    "Open the link from the email again: you will be asked to sign in."}
+	outForbidden = outcome{Name: "forbidden", Status: http.StatusForbidden, Title: "Not your link",
+		Message: "This link is for someone else. Nothing was changed.",
+		Hint:    "Sign in as the person the link was sent to, or ask the requester for a link of your own."}
+	// outSignInUnavailable is outUnavailable for the sign-in's key server.
+	outSignInUnavailable = outcome{Name: "unavailable", Status: http.StatusServiceUnavailable, Title: "Try again shortly",
+		Message: "Your sign-in could not be checked just now, so nothing was recorded yet.",
+		Hint:    "This link still works: try again in a minute.", RetryAfter: time.Minute}
 	outNotFound = outcome{Name: "not_found", Status: http.StatusNotFound, Title: "Page not found",
 		Message: "There is nothing here."}
 	outMethodNotAllowed = outcome{Name: "method_not_allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed",
@@ -59,7 +70,8 @@ var (
 // view is what one response shows.
 type view struct {
 	outcome
-	claims     *link.Claims // nil when the link could not be trusted
+	claims     *link.Claims       // nil when the link could not be trusted
+	signedIn   *approval.Identity // nil without a verified sign-in
 	decidedAt  time.Time
 	comment    string
 	commentErr string
@@ -71,6 +83,7 @@ type view struct {
 type pageData struct {
 	Title, Message, Hint, Outcome, StyleURL string
 	Action, Label, Type, Approver           string
+	SignedInAs                              string // empty without a verified sign-in
 	ExpiresAt, ExpiresAtISO                 string
 	DecidedAt, DecidedAtISO                 string
 	FormAction, Comment, CommentError       string
@@ -86,6 +99,7 @@ type jsonBody struct {
 	Label       string     `json:"label,omitempty"`
 	Type        string     `json:"type,omitempty"`
 	Approver    string     `json:"approver,omitempty"`
+	SignedInAs  string     `json:"signedInAs,omitempty"`
 	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
 	DecidedAt   *time.Time `json:"decidedAt,omitempty"`
 	Comment     string     `json:"comment,omitempty"`
@@ -125,6 +139,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 		d.Approver = c.Recipient
 		d.ExpiresAt = c.ExpiresAt.UTC().Format(humanTime)
 		d.ExpiresAtISO = c.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if v.signedIn != nil {
+		d.SignedInAs = signedInAs(*v.signedIn)
 	}
 	if !v.decidedAt.IsZero() {
 		d.DecidedAt = v.decidedAt.UTC().Format(humanTime)
@@ -169,6 +186,9 @@ func (s *Server) respondJSON(w http.ResponseWriter, v view) {
 		b.Approver = c.Recipient
 		exp := c.ExpiresAt.UTC()
 		b.ExpiresAt = &exp
+	}
+	if v.signedIn != nil {
+		b.SignedInAs = v.signedIn.Email
 	}
 	if !v.decidedAt.IsZero() {
 		b.DecidedAt = &v.decidedAt

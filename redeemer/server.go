@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sfn-approvals/sfn-approvals/identity"
 	"github.com/sfn-approvals/sfn-approvals/internal/httpx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
@@ -43,8 +44,9 @@ type Server struct {
 	base     string // path prefix of every route except /healthz, no trailing slash
 	links    string // base + link.PathPrefix: everything under it is a link
 	mux      *http.ServeMux
-	limiter  *limiter // nil: no rate limit
-	hsts     bool     // the base URL is https: every response says so
+	limiter  *limiter           // nil: no rate limit
+	verifier *identity.Verifier // nil: IdentityLink, no sign-in to check
+	hsts     bool               // the base URL is https: every response says so
 	draining atomic.Bool
 }
 
@@ -77,6 +79,14 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 		links: base + link.PathPrefix}
 	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "https" {
 		s.hsts = true
+	}
+	if cfg.Identity == IdentityALB {
+		if cfg.ALB.Now == nil {
+			cfg.ALB.Now = cfg.Now // one clock for links and sign-ins
+		}
+		if s.verifier, err = identity.New(cfg.ALB); err != nil {
+			return nil, fmt.Errorf("redeemer config: ALB sign-in: %w", err)
+		}
 	}
 	if cfg.RateLimit > 0 { // not RateLimitOff
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)

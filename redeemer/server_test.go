@@ -105,6 +105,7 @@ type req struct {
 	rawBody      string
 	json         bool
 	ctx          context.Context
+	header       http.Header // added to the request
 }
 
 func (b *bundle) do(r req) *httptest.ResponseRecorder {
@@ -122,6 +123,11 @@ func (b *bundle) do(r req) *httptest.ResponseRecorder {
 		hr.Header.Set("Accept", "application/json")
 	} else {
 		hr.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	}
+	for k, vs := range r.header {
+		for _, v := range vs {
+			hr.Header.Add(k, v)
+		}
 	}
 	if r.ctx != nil {
 		hr = hr.WithContext(r.ctx)

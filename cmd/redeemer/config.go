@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sfn-approvals/sfn-approvals/identity"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -40,6 +42,9 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 	e.String(&rateLimit, "rate-limit", "APPROVALS_RATE_LIMIT", strconv.Itoa(redeemer.DefaultRateLimit), "requests per second one client may make to the link routes, sustained, 1 to 1000000; off (or 0) turns the limit off", false)
 	e.Int(&cfg.RateBurst, "rate-burst", "APPROVALS_RATE_BURST", redeemer.DefaultRateBurst, "requests one client may make to the link routes at once", 1, 1_000_000)
 	e.String(&trustProxy, "trust-proxy-headers", "APPROVALS_TRUST_PROXY_HEADERS", "false", "true behind a load balancer: the client is the last X-Forwarded-For entry (only if nothing else can reach the redeemer)", false)
+	e.String(&cfg.Identity, "identity", "APPROVALS_IDENTITY", redeemer.IdentityLink, "who the approver is: link (whoever holds the link) or alb (the user the load balancer signed in, who must be the link's recipient)", false)
+	e.String(&cfg.ALB.ALBARN, "alb-arn", "APPROVALS_ALB_ARN", "", "ARN of the load balancer that signs users in (required with identity alb)", false)
+	e.String(&cfg.ALB.KeysURL, "alb-keys-url", "APPROVALS_ALB_KEYS_URL", "", "where the load balancer's public keys are fetched, as URL/{kid} (default https://public-keys.auth.elb.REGION.amazonaws.com, REGION from the ARN)", false)
 	e.Duration(&cfg.AttemptTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each Step Functions call attempt; a call past it is retried within the decision's budget", awsx.MinTimeout, awsx.MaxTimeout)
 	e.Check(func() error {
 		limit, err := parseRateLimit(rateLimit)
@@ -54,6 +59,7 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		cfg.TrustProxyHeaders = v
 		return nil
 	})
+	e.Check(func() error { return checkIdentity(cfg.Identity, cfg.ALB) })
 	e.Check(func() error {
 		if cfg.BaseURL == "" {
 			return nil // reported as required
@@ -90,6 +96,34 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 		return redeemer.Config{}, err
 	}
 	return cfg, nil
+}
+
+// checkIdentity checks APPROVALS_IDENTITY and, with alb, the variables it
+// needs, so that each error names its own variable.
+func checkIdentity(mode string, alb identity.Config) error {
+	switch mode {
+	case redeemer.IdentityLink:
+		if alb.ALBARN != "" || alb.KeysURL != "" {
+			// Someone meant to verify sign-ins; running without would
+			// let anyone holding a link decide.
+			return errors.New("APPROVALS_ALB_ARN and APPROVALS_ALB_KEYS_URL need APPROVALS_IDENTITY=alb")
+		}
+		return nil
+	case redeemer.IdentityALB:
+	default:
+		return fmt.Errorf("APPROVALS_IDENTITY: %q is neither link nor alb", mode)
+	}
+	if alb.ALBARN == "" {
+		return errors.New("APPROVALS_ALB_ARN: required with APPROVALS_IDENTITY=alb")
+	}
+	// With a keys URL that is surely valid, any error is the ARN's.
+	if _, err := identity.New(identity.Config{ALBARN: alb.ALBARN, KeysURL: "https://keys.example.com"}); err != nil {
+		return fmt.Errorf("APPROVALS_ALB_ARN: %w", err)
+	}
+	if _, err := identity.New(alb); err != nil {
+		return fmt.Errorf("APPROVALS_ALB_KEYS_URL: %w", err)
+	}
+	return nil
 }
 
 // parseRateLimit reads APPROVALS_RATE_LIMIT: a rate, or "off". An unset

@@ -143,3 +143,61 @@ func TestParseConfigRateLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestParseConfigIdentity(t *testing.T) {
+	const arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/approvals/50dc6c495c0c9188"
+	base := map[string]string{"APPROVALS_BASE_URL": "https://a.example.com", "APPROVALS_SIGNING_KEYS": goodKeys}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantMode string
+		wantARN  string
+		wantKeys string
+		wantErr  string
+	}{
+		{"default link", nil, with(), "link", "", "", ""},
+		{"alb", nil, with("APPROVALS_IDENTITY", "alb", "APPROVALS_ALB_ARN", arn), "alb", arn, "", ""},
+		{"alb with keys URL", nil, with("APPROVALS_IDENTITY", "alb", "APPROVALS_ALB_ARN", arn,
+			"APPROVALS_ALB_KEYS_URL", "https://keys.internal.example.com/alb"), "alb", arn, "https://keys.internal.example.com/alb", ""},
+		{"alb by flags", []string{"-identity", "alb", "-alb-arn", arn}, with(), "alb", arn, "", ""},
+		{"unknown mode", nil, with("APPROVALS_IDENTITY", "oidc"), "", "", "", "APPROVALS_IDENTITY"},
+		{"alb without ARN", nil, with("APPROVALS_IDENTITY", "alb"), "", "", "", "APPROVALS_ALB_ARN"},
+		{"ARN not a load balancer", nil, with("APPROVALS_IDENTITY", "alb", "APPROVALS_ALB_ARN", "arn:aws:s3:::bucket"),
+			"", "", "", "APPROVALS_ALB_ARN"},
+		{"keys URL not http", nil, with("APPROVALS_IDENTITY", "alb", "APPROVALS_ALB_ARN", arn, "APPROVALS_ALB_KEYS_URL", "ftp://keys.example.com"),
+			"", "", "", "APPROVALS_ALB_KEYS_URL"},
+		{"GovCloud needs a keys URL", nil, with("APPROVALS_IDENTITY", "alb", "APPROVALS_ALB_ARN",
+			"arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:loadbalancer/app/approvals/50dc6c495c0c9188"),
+			"", "", "", "APPROVALS_ALB_KEYS_URL"},
+		{"ARN without alb", nil, with("APPROVALS_ALB_ARN", arn), "", "", "", "APPROVALS_IDENTITY=alb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseConfigTo(tt.args, env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Identity != tt.wantMode || cfg.ALB.ALBARN != tt.wantARN || cfg.ALB.KeysURL != tt.wantKeys {
+				t.Errorf("identity %q ARN %q keys %q; want %q %q %q", cfg.Identity, cfg.ALB.ALBARN, cfg.ALB.KeysURL,
+					tt.wantMode, tt.wantARN, tt.wantKeys)
+			}
+		})
+	}
+}
