@@ -26,6 +26,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 )
@@ -65,12 +66,13 @@ type env struct {
 	sm      string
 	kr      *link.Keyring
 	baseURL string
+	logs    *testio.SyncBuffer // the redeemer's
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T, opts ...func(*redeemer.Config)) *env {
 	t.Helper()
 	cfg := kumotest.Config()
-	e := &env{sqs: sqs.NewFromConfig(cfg), sfn: sfn.NewFromConfig(cfg)}
+	e := &env{sqs: sqs.NewFromConfig(cfg), sfn: sfn.NewFromConfig(cfg), logs: &testio.SyncBuffer{}}
 	e.queue, _ = kumotest.Queue(t, e.sqs, 3)
 	e.sm = kumotest.StateMachine(t, e.sfn, definition(e.queue))
 	kr, err := link.ParseKeyring(keys)
@@ -81,8 +83,11 @@ func setup(t *testing.T) *env {
 
 	// The redeemer's own client, as Run makes it: no SDK retries under ours.
 	client := sfn.NewFromConfig(cfg, func(o *sfn.Options) { o.Retryer = aws.NopRetryer{} })
-	srv, err := redeemer.New(redeemer.Config{BaseURL: "https://approvals.example.com", Keyring: kr},
-		client, prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	rcfg := redeemer.Config{BaseURL: "https://approvals.example.com", Keyring: kr}
+	for _, o := range opts {
+		o(&rcfg)
+	}
+	srv, err := redeemer.New(rcfg, client, prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(e.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
