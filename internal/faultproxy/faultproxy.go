@@ -11,6 +11,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log"
@@ -290,6 +291,18 @@ func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, svc, f.APIError)
 			return
 		}
+	}
+	// Forward a copy of the body: the server closes r.Body as soon as this
+	// handler starts answering, and the transport, which streams r.Body to
+	// the target, reads it once more after its last byte. Losing that race
+	// made it drop the connection to the target under the answer being
+	// copied, and the client got it cut short.
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	p.rp.ServeHTTP(w, r)
 }
