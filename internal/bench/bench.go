@@ -100,6 +100,8 @@ type run struct {
 	kumoPID  int
 	report   *Report
 	seq      int
+	phase    string // the phase running
+	stalls   stallWatch
 }
 
 // Run measures everything and returns the report. It needs the worker and
@@ -146,11 +148,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	psrv := &http.Server{Handler: r.proxy, ReadHeaderTimeout: 10 * time.Second}
+	psrv := &http.Server{Handler: r.stalls.handler(r.proxy), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = psrv.Serve(ln) }()
 	defer psrv.Close()
 	r.proxyURL = "http://" + ln.Addr().String()
 	cfg := kumo.Config()
+	cfg.HTTPClient = servicesHTTPClient()
 	r.sqs, r.sfn = sqs.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
 
 	phases := []struct {
@@ -193,6 +196,7 @@ func (r *run) withKumo(ctx context.Context, name string, fn func(context.Context
 		defer stop()
 	}
 	r.kumoPID = childPID("kumo")
+	r.phase = name
 	fmt.Fprintf(r.o.Progress, "%s\n", name)
 	return fn(ctx)
 }

@@ -23,6 +23,9 @@ type Report struct {
 	Steady   *SteadyResult
 	Redeemer *RedeemerResult
 	Micro    []MicroResult
+	// Stalls are the worker phases' gaps of StallGap or more between
+	// answers at the proxy.
+	Stalls []Stall
 }
 
 func newReport(o Options) *Report {
@@ -46,6 +49,7 @@ var Rows = []string{
 	"Worker CPU per email",
 	"Worker peak RSS",
 	"Enqueue to inbox",
+	"Stalls in the worker phases",
 	"Redeemer GET at saturation",
 	"Redeemer GET p99 at fixed rate",
 	"Redeemer POST (decision)",
@@ -87,14 +91,18 @@ func (r *Report) Markdown() string {
 		row(fmt.Sprintf("%s at a steady %s requests/s (%s requests, SES latency %s)", Rows[3], num(s.Rate), num(float64(s.Requests)), ms(s.SESLatency)),
 			fmt.Sprintf("p50 **%s**, p99 **%s** (max %s)", ms(s.P50), ms(s.P99), ms(s.Max)), "reported", nil)
 	}
+	if r.Pipeline != nil || r.Cost != nil || r.Steady != nil {
+		row(fmt.Sprintf("%s (gaps of %.0f s or more between ReceiveMessage or SendEmail answers at the proxy)", Rows[4], StallGap.Seconds()),
+			stallSummary(r.Stalls), "none", ptr(len(r.Stalls) == 0))
+	}
 	if d := r.Redeemer; d != nil {
-		row(fmt.Sprintf("%s (wrk, 1 thread, %d connections, %d-byte page)", Rows[4], d.Connections, d.PageBytes),
+		row(fmt.Sprintf("%s (wrk, 1 thread, %d connections, %d-byte page)", Rows[5], d.Connections, d.PageBytes),
 			fmt.Sprintf("%s req/s vs bare net/http %s req/s = **%.2f** (p99 %s vs %s)", num(d.Redeemer.RPS), num(d.Bare.RPS), d.Ratio, ms(d.Redeemer.P99), ms(d.Bare.P99)),
 			"≥ 0.5", ptr(d.Ratio >= 0.5))
-		row(fmt.Sprintf("%s of %s requests/s (open loop)", Rows[5], num(d.FixedRate)),
+		row(fmt.Sprintf("%s of %s requests/s (open loop)", Rows[6], num(d.FixedRate)),
 			fmt.Sprintf("**%s** (p50 %s; bare handler p99 %s)", ms(d.FixedP99), ms(d.FixedP50), ms(d.BareFixedP99)),
 			"≤ 10 ms", ptr(d.FixedP99 <= 10*time.Millisecond && d.FixedErrors == 0))
-		row(fmt.Sprintf("%s, %d at %s/s, Step Functions latency %s", Rows[6], d.Posts, num(d.PostRate), ms(d.SFNLatency)),
+		row(fmt.Sprintf("%s, %d at %s/s, Step Functions latency %s", Rows[7], d.Posts, num(d.PostRate), ms(d.SFNLatency)),
 			fmt.Sprintf("p50 %s, p99 %s; SendTaskSuccess p50 %s, p99 %s; redeemer's own overhead p50 **%s**, p99 **%s**",
 				ms(d.PostP50), ms(d.PostP99), ms(d.SFNP50), ms(d.SFNP99), ms(d.OverheadP50), ms(d.Overhead)), "reported", nil)
 	}

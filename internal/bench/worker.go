@@ -147,12 +147,10 @@ func (r *run) startWorker(ctx context.Context, queueURL string) (*stack.Service,
 	if err != nil {
 		return nil, err
 	}
+	// From the worker's start, every gap between its answers at the proxy
+	// is a stall, until waitSent sees the last email.
+	r.stalls.arm(r.phase, time.Now())
 	return startService(ctx, r.o.BinDir+"/worker", r.logPath("worker"), admin, r.env(
-		// SQS goes straight to the emulator: no phase injects SQS faults,
-		// and through the proxy a few long-poll answers per run arrived
-		// truncated under load, stalling the run for a visibility timeout
-		// (an open bug of the proxy, not of the worker or kumo).
-		"AWS_ENDPOINT_URL_SQS="+kumo.Endpoint,
 		"APPROVALS_QUEUE_URL="+queueURL,
 		"APPROVALS_SENDER=approvals@example.com",
 		"APPROVALS_BASE_URL=https://approvals.example.com",
@@ -162,13 +160,15 @@ func (r *run) startWorker(ctx context.Context, queueURL string) (*stack.Service,
 }
 
 // waitSent waits until the proxy has seen want SendEmail calls succeed, and
-// returns its record of them. It gives up when nothing moves for longer
-// than the worker's visibility timeout (60 s), after which a message whose
-// receive was lost on the way would have come back.
+// returns its record of them; the stalls seen meanwhile go to the report.
+// It gives up when nothing moves for longer than the worker's visibility
+// timeout (60 s), after which a message whose receive was lost on the way
+// would have come back.
 func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.OpStats, error) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	defer r.progressDone()
+	defer func() { r.report.Stalls = append(r.report.Stalls, r.stalls.disarm()...) }()
 	last, lastMove := int64(-1), time.Now()
 	for {
 		o := r.proxy.Op(faultproxy.SESv2, "SendEmail")
@@ -177,7 +177,7 @@ func (r *run) waitSent(ctx context.Context, want int, label string) (faultproxy.
 		if el := time.Since(o.First).Seconds(); ok > 0 && el > 0 {
 			rate = float64(ok) / el
 		}
-		r.progress("%s: %d/%d emails sent, %.0f emails/s, %d SES errors", label, ok, want, rate, o.Errors)
+		r.progress("%s: %d/%d emails sent, %.0f emails/s, %d SES errors, %d stalls", label, ok, want, rate, o.Errors, r.stalls.count())
 		if ok >= int64(want) {
 			return o, nil
 		}
