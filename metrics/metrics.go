@@ -26,9 +26,13 @@ const (
 	HandledSent      = "sent"      // approval emails sent
 	HandledNotified  = "notified"  // notification emails sent
 	HandledInvalid   = "invalid"   // failed fast: Approvals.InvalidRequest
-	HandledRejected  = "rejected"  // failed fast: Approvals.EmailRejected
+	HandledRejected  = "rejected"  // failed fast: Approvals.EmailRejected or Approvals.ChannelRejected
 	HandledRetried   = "retried"   // transient error, left for another receive
 	HandledMalformed = "malformed" // no task token to fail; left for the DLQ
+
+	PostDelivered = "delivered" // the channel answered 2xx
+	PostTransient = "transient" // 429, 5xx, network error or deadline: the message is retried
+	PostRejected  = "rejected"  // any other answer: the approval fails with Approvals.ChannelRejected
 
 	// OperatorOther counts an AWS error with a code the worker does not
 	// know that is not transient either: most likely the deployment's too.
@@ -57,8 +61,12 @@ var (
 	DecisionOutcomes = []string{OutcomeRecorded, OutcomeGone, OutcomeUnavailable, OutcomeError}
 	SFNOperations    = []string{"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"}
 	HandledOutcomes  = []string{HandledSent, HandledNotified, HandledInvalid, HandledRejected, HandledRetried, HandledMalformed}
-	FailFastErrors   = []string{"Approvals.InvalidRequest", "Approvals.EmailRejected"}
-	CallResults      = []string{"ok", "error"}
+	FailFastErrors   = []string{"Approvals.InvalidRequest", "Approvals.EmailRejected", "Approvals.ChannelRejected"}
+	// ChannelTypes and PostResults are the labels of
+	// approvals_worker_channel_posts_total.
+	ChannelTypes = []string{"slack", "teams", "webhook"}
+	PostResults  = []string{PostDelivered, PostTransient, PostRejected}
+	CallResults  = []string{"ok", "error"}
 )
 
 // Latency buckets for calls to AWS: 5 ms to 20 s.
@@ -160,6 +168,10 @@ type Worker struct {
 	// OperatorErrors counts AWS errors an operator must fix, by code (one
 	// of OperatorErrorCodes): the message is retried, never failed.
 	OperatorErrors *prometheus.CounterVec // code
+	// ChannelPosts counts posts to channels by channel type and result
+	// (one of PostResults); ChannelDuration times them by type.
+	ChannelPosts    *prometheus.CounterVec   // type, result
+	ChannelDuration *prometheus.HistogramVec // type
 }
 
 // SQSOperations are the worker's SQS call labels.
@@ -193,9 +205,19 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 			Help: "Failed SQS calls, by operation."}, []string{"operation"}),
 		OperatorErrors: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "operator_errors_total",
 			Help: "AWS errors an operator must fix (sending paused, account suspended, sender or configuration set not found, access denied, credentials), by error code; the message is retried, never failed."}, []string{"code"}),
+		ChannelPosts: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "channel_posts_total",
+			Help: "Messages posted to channels, by channel type (slack, teams, webhook) and result (delivered, transient, rejected)."}, []string{"type", "result"}),
+		ChannelDuration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "channel_post_duration_seconds",
+			Help: "Latency of each post to a channel, by channel type.", Buckets: awsBuckets}, []string{"type"}),
 	}
 	for _, o := range HandledOutcomes {
 		m.Handled.WithLabelValues(o)
+	}
+	for _, t := range ChannelTypes {
+		m.ChannelDuration.WithLabelValues(t)
+		for _, r := range PostResults {
+			m.ChannelPosts.WithLabelValues(t, r)
+		}
 	}
 	for _, r := range CallResults {
 		m.SESDuration.WithLabelValues(r)

@@ -17,6 +17,9 @@ import (
 const (
 	ErrInvalidRequest = "Approvals.InvalidRequest"
 	ErrEmailRejected  = "Approvals.EmailRejected"
+	// ErrChannelRejected is a channel that refused the message for good (a
+	// 4xx other than 429): a revoked webhook, a body it will not take.
+	ErrChannelRejected = "Approvals.ChannelRejected"
 )
 
 // taskFailer is the part of the Step Functions client the worker uses.

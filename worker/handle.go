@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
@@ -22,10 +23,14 @@ type Handler struct {
 	Templates        *Templates
 	DefaultExpiry    time.Duration
 	Email            emailSender
-	Tasks            taskFailer
-	Metrics          *metrics.Worker
-	Log              *slog.Logger
-	Now              func() time.Time // nil: time.Now
+	// Channels are the configured channels requests may name; Poster
+	// posts to them.
+	Channels channel.Config
+	Poster   channelPoster
+	Tasks    taskFailer
+	Metrics  *metrics.Worker
+	Log      *slog.Logger
+	Now      func() time.Time // nil: time.Now
 }
 
 // result is what handling decided for a message.
@@ -49,10 +54,10 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
-// Handle decodes body, sends one email per recipient and says what to do
-// with the message.
+// Handle decodes body, posts one message per channel, sends one email per
+// recipient and says what to do with the message.
 func (h *Handler) Handle(ctx context.Context, body []byte) result {
-	req, err := DecodeRequest(body, DecodeOptions{Now: h.now(), DefaultExpiry: h.DefaultExpiry, Templates: h.Templates})
+	req, err := DecodeRequest(body, h.decodeOptions())
 	if err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Malformed() {
@@ -62,11 +67,29 @@ func (h *Handler) Handle(ctx context.Context, body []byte) result {
 	}
 
 	emails, err := h.compose(req)
+	var posts []post
+	if err == nil {
+		posts, err = h.composePosts(req)
+	}
 	if err != nil {
 		if req.Notification() {
 			return result{outcome: metrics.HandledMalformed, reason: err}
 		}
 		return h.failFast(ctx, req.TaskToken, ErrInvalidRequest, []string{err.Error()}, metrics.HandledInvalid)
+	}
+
+	// Channels go first: a channel that refuses the message fails the
+	// approval before anyone gets an email for it.
+	if _, err := h.postAll(ctx, posts); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return result{outcome: metrics.HandledRetried, release: true, reason: err}
+		case !channel.Rejected(err):
+			return result{outcome: metrics.HandledRetried, reason: err}
+		case req.Notification():
+			return result{outcome: metrics.HandledRejected, delete: true, reason: err}
+		}
+		return h.failFast(ctx, req.TaskToken, ErrChannelRejected, []string{channelCause(err)}, metrics.HandledRejected)
 	}
 
 	for i, e := range emails {
@@ -97,6 +120,11 @@ func (h *Handler) Handle(ctx context.Context, body []byte) result {
 		return result{outcome: metrics.HandledNotified, delete: true, emails: len(emails)}
 	}
 	return result{outcome: metrics.HandledSent, delete: true, emails: len(emails)}
+}
+
+// decodeOptions are the options Handle decodes requests with.
+func (h *Handler) decodeOptions() DecodeOptions {
+	return DecodeOptions{Now: h.now(), DefaultExpiry: h.DefaultExpiry, Templates: h.Templates, Channels: h.Channels}
 }
 
 // panicResult is the result for a message whose handling panicked: it is

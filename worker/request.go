@@ -15,13 +15,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfn-approvals/sfn-approvals/approval"
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
 // Limits of the request contract. Outputs, causes and labels travel inside
 // every link, so they are kept short enough for links to stay usable.
 const (
-	MaxRecipients   = 50
+	MaxRecipients = 50
+	// MaxChannels bounds the posts one message makes: each is an HTTP
+	// call inside the message's visibility timeout.
+	MaxChannels     = 10
 	MaxActions      = 10
 	MaxSubjectLen   = 998 // one RFC 5322 header line
 	MaxLabelLen     = 64
@@ -52,9 +56,12 @@ var (
 
 // Request is a decoded, valid approval request or notification.
 type Request struct {
-	TaskToken   string // empty for a notification
-	To          []mail.Address
-	Cc          []mail.Address
+	TaskToken string // empty for a notification
+	To        []mail.Address
+	Cc        []mail.Address
+	// Channels are the configured channels the message is posted to, in
+	// the request's order.
+	Channels    []channel.Channel
 	ReplyTo     []mail.Address
 	Subject     string
 	Template    string
@@ -76,8 +83,8 @@ func (r *Request) Recipients() []mail.Address {
 // String describes the request without its task token, so a request that
 // reaches a log by mistake does not leak it.
 func (r Request) String() string {
-	return fmt.Sprintf("Request{notification=%t template=%q recipients=%d actions=%d expiresAt=%s}",
-		r.Notification(), r.Template, len(r.To)+len(r.Cc), len(r.Actions), r.ExpiresAt.Format(time.RFC3339))
+	return fmt.Sprintf("Request{notification=%t template=%q recipients=%d channels=%d actions=%d expiresAt=%s}",
+		r.Notification(), r.Template, len(r.To)+len(r.Cc), len(r.Channels), len(r.Actions), r.ExpiresAt.Format(time.RFC3339))
 }
 
 // DecodeOptions tune DecodeRequest. The zero value means now = time.Now(),
@@ -88,6 +95,9 @@ type DecodeOptions struct {
 	// Templates is the set a request's "template" must name; nil means the
 	// embedded templates.
 	Templates *Templates
+	// Channels is the configured set (APPROVALS_CHANNELS) a request's
+	// "channels" must name; the zero value has none.
+	Channels channel.Config
 }
 
 // ValidationError lists every problem found in a request body.
@@ -109,7 +119,7 @@ func (e *ValidationError) Malformed() bool { return e.taskToken == "" }
 
 // requestFields are the keys a request may have, in the order problems are
 // reported.
-var requestFields = []string{"taskToken", "to", "cc", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl"}
+var requestFields = []string{"taskToken", "to", "cc", "channels", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl"}
 
 // DecodeRequest decodes and validates an SQS message body against the
 // request contract. Keys match exactly (JSON's usual case-insensitive match
@@ -168,7 +178,8 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 
 	r := &Request{}
 	hasToken := d.taskToken(r)
-	d.recipients(r)
+	nChannels := d.channels(r, opts.Channels)
+	d.recipients(r, nChannels)
 	d.subject(r)
 	d.template(r, hasToken, tmpls)
 	d.data(r)
@@ -256,14 +267,19 @@ func (d *decoder) addresses(key string) ([]mail.Address, int) {
 	return out, len(list)
 }
 
-func (d *decoder) recipients(r *Request) {
+// recipients checks the addresses; nChannels is how many channels the
+// request names (-1: none given or not a list), since a request posted to a
+// channel needs no "to".
+func (d *decoder) recipients(r *Request, nChannels int) {
 	var nTo, nCc, nReply int
 	r.To, nTo = d.addresses("to")
 	r.Cc, nCc = d.addresses("cc")
 	r.ReplyTo, nReply = d.addresses("replyTo")
-	// A "to" of the wrong type was reported by field already.
-	if nTo == 0 || (nTo < 0 && !d.present("to")) {
-		d.problemf("to: at least one address is required")
+	// A "to" or "channels" of the wrong type was reported by field already.
+	toGiven := nTo > 0 || (nTo < 0 && d.present("to"))
+	channelsGiven := nChannels > 0 || (nChannels < 0 && d.present("channels"))
+	if !toGiven && !channelsGiven {
+		d.problemf("to, channels: at least one address or channel is required")
 	}
 	if n := max(nTo, 0) + max(nCc, 0); n > MaxRecipients {
 		d.problemf("to, cc: %d recipients, at most %d", n, MaxRecipients)
@@ -279,6 +295,35 @@ func (d *decoder) recipients(r *Request) {
 	if nReply > MaxRecipients {
 		d.problemf("replyTo: %d addresses, at most %d", nReply, MaxRecipients)
 	}
+}
+
+// channels resolves "channels" against the configured set and returns how
+// many names it held (-1: absent or not a list). Every unknown name is
+// reported, with the names that would do, which are not secrets.
+func (d *decoder) channels(r *Request, cfg channel.Config) int {
+	var names []string
+	if !d.field("channels", &names, "an array of channel names") {
+		return -1
+	}
+	if len(names) > MaxChannels {
+		d.problemf("channels: %d channels, at most %d", len(names), MaxChannels)
+	}
+	seen := map[string]bool{}
+	for i, n := range names {
+		ch, ok := cfg.Lookup(n)
+		switch {
+		case !ok && cfg.Len() == 0:
+			d.problemf("channels[%d]: no channel named %s (this worker has no channels configured)", i, quote(n))
+		case !ok:
+			d.problemf("channels[%d]: no channel named %s (have %s)", i, quote(n), strings.Join(cfg.Names(), ", "))
+		case seen[n]:
+			d.problemf("channels[%d]: %s appears more than once (each channel gets one message)", i, quote(n))
+		default:
+			r.Channels = append(r.Channels, ch)
+		}
+		seen[n] = true
+	}
+	return len(names)
 }
 
 // present reports whether key is in the body with a value other than null.

@@ -139,8 +139,8 @@ func TestDecodeRequestProblems(t *testing.T) {
 			[]string{"taskToken: must not be empty (leave it out for a notification)"}, true},
 		{"token too long", `{"taskToken":"` + strings.Repeat("t", 2049) + `","to":["a@example.com"],"subject":"s"}`,
 			[]string{"taskToken: longer than 2048 characters"}, false},
-		{"to missing", `{"taskToken":"T0KEN","subject":"s"}`, []string{"to: at least one address is required"}, false},
-		{"to empty", `{"taskToken":"T0KEN","to":[],"subject":"s"}`, []string{"to: at least one address is required"}, false},
+		{"to missing", `{"taskToken":"T0KEN","subject":"s"}`, []string{"to, channels: at least one address or channel is required"}, false},
+		{"to empty", `{"taskToken":"T0KEN","to":[],"subject":"s"}`, []string{"to, channels: at least one address or channel is required"}, false},
 		{"to not a list", `{"taskToken":"T0KEN","to":"a@example.com","subject":"s"}`, []string{"to: must be an array of email addresses"}, false},
 		{"bad addresses", `{"taskToken":"T0KEN","to":["nobody","a@example.com"],"cc":["x@"],"replyTo":["r@example.com\r\nBcc: e@evil.example"],"subject":"s"}`,
 			[]string{

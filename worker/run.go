@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
@@ -43,6 +45,9 @@ type Config struct {
 	// Functions), so a silent endpoint costs a retry, not a worker slot for
 	// ever; zero means awsx.DefaultTimeout.
 	AWSTimeout time.Duration
+	// Channels are the chat and webhook channels requests may name
+	// (APPROVALS_CHANNELS). Each post has the AWSTimeout deadline too.
+	Channels channel.Config
 
 	Logger *slog.Logger
 	// AWS overrides the SDK's default configuration chain (tests point it
@@ -135,8 +140,11 @@ func Run(ctx context.Context, cfg Config) error {
 			DefaultExpiry:    defExpiry,
 			// The SDK's default retryer (3 quick attempts) stays on for SES
 			// and Step Functions: see Handler.send.
-			Email:   sesv2.NewFromConfig(awsCfg),
-			Tasks:   sfn.NewFromConfig(awsCfg),
+			Email:    sesv2.NewFromConfig(awsCfg),
+			Tasks:    sfn.NewFromConfig(awsCfg),
+			Channels: cfg.Channels,
+			// One post, one attempt: a failed post retries the message.
+			Poster:  &channel.Poster{Client: &http.Client{}, Timeout: cmp.Or(cfg.AWSTimeout, awsx.DefaultTimeout)},
 			Metrics: m,
 			Log:     log,
 		},
@@ -162,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	pool.defaults()
 	log.Info("worker started", "queue_url", cfg.QueueURL, "concurrency", pool.Concurrency,
-		"templates", tmpls.Names(), "key_ids", cfg.Keyring.KeyIDs())
+		"templates", tmpls.Names(), "key_ids", cfg.Keyring.KeyIDs(), "channels", cfg.Channels)
 	err = pool.Run(ctx)
 	log.Info("worker stopped")
 	stopAdmin()

@@ -11,8 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
 // emailSender is the part of the SES v2 client the worker uses.
@@ -75,19 +73,11 @@ func (h *Handler) compose(req *Request) ([]email, error) {
 			RecipientName: to.Name,
 			Notification:  req.Notification(),
 		}
-		for _, a := range req.Actions {
-			u, err := h.Keyring.URL(h.BaseURL, link.Claims{
-				TaskToken:   req.TaskToken,
-				Action:      a,
-				Recipient:   to.Address,
-				ExpiresAt:   req.ExpiresAt,
-				RedirectURL: req.RedirectURL,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("mint link for action %q: %w", a.Name, err)
-			}
-			d.Actions = append(d.Actions, ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
+		links, err := mintLinks(h.Keyring, h.BaseURL, req, to.Address)
+		if err != nil {
+			return nil, err
 		}
+		d.Actions = links
 		r, err := h.Templates.renderEmail(req.Template, d)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/internal/envflag"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -44,7 +45,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 	fs.SetOutput(stderr)
 	s := envflag.New(fs, lookup)
 	var cfg worker.Config
-	var keys string
+	var keys, channels string
 	s.String(&cfg.QueueURL, "queue-url", "APPROVALS_QUEUE_URL", "", "URL of the SQS queue of approval requests", true)
 	s.String(&cfg.Sender, "sender", "APPROVALS_SENDER", "", "From address of the emails, verified in SES", true)
 	s.String(&cfg.BaseURL, "base-url", "APPROVALS_BASE_URL", "", "public base URL of the redeemer, which links point to", true)
@@ -57,7 +58,8 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 	s.Duration(&cfg.ShutdownGrace, "shutdown-grace", "APPROVALS_SHUTDOWN_GRACE", worker.DefaultShutdownGrace, "time in-flight messages get to finish after SIGTERM", time.Second, 10*time.Minute)
 	s.Duration(&cfg.ReceiveWait, "receive-wait", "APPROVALS_RECEIVE_WAIT", worker.DefaultReceiveWait, "long-poll wait of each receive; a shutdown lets the one in progress finish", time.Second, worker.DefaultReceiveWait)
 	s.Duration(&cfg.VisibilityTimeout, "visibility-timeout", "APPROVALS_VISIBILITY_TIMEOUT", worker.DefaultVisibilityTimeout, "visibility timeout asked for at receive, renewed every third of it while a message is handled", 10*time.Second, 12*time.Hour)
-	s.Duration(&cfg.AWSTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each AWS call attempt; a call past it is retried", awsx.MinTimeout, awsx.MaxTimeout)
+	s.Duration(&cfg.AWSTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each AWS call attempt and each channel post; a call past it is retried", awsx.MinTimeout, awsx.MaxTimeout)
+	s.String(&channels, "channels", "APPROVALS_CHANNELS", "", `channels requests may post to: JSON {"NAME": {"type": "slack"|"teams"|"webhook", "url": ..., "secret": ...}}, or @FILE`, false)
 	s.Check(func() error {
 		if keys == "" {
 			return nil // reported as required already
@@ -67,6 +69,15 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 			return fmt.Errorf("APPROVALS_SIGNING_KEYS: %w", err)
 		}
 		cfg.Keyring = kr
+		return nil
+	})
+	s.Check(func() error {
+		cc, err := channel.Parse(channels)
+		if err != nil {
+			// Parse names channels, never URLs or secrets.
+			return fmt.Errorf("APPROVALS_CHANNELS: %w", err)
+		}
+		cfg.Channels = cc
 		return nil
 	})
 	s.Check(func() error {

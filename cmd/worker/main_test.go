@@ -35,6 +35,14 @@ func TestParseConfig(t *testing.T) {
 		cfg.Keyring == nil || cfg.Sender != "Approvals <approvals@example.com>" {
 		t.Errorf("config = %+v", cfg)
 	}
+	m := map[string]string{"APPROVALS_CHANNELS": `{"ops": {"type": "slack", "url": "https://hooks.slack.example/services/T/B/X"}}`}
+	for k, v := range good {
+		m[k] = v
+	}
+	cfg, err = parseConfig(nil, env(m), io.Discard)
+	if ch, ok := cfg.Channels.Lookup("ops"); err != nil || !ok || ch.Type != "slack" {
+		t.Errorf("APPROVALS_CHANNELS: %v, %v", cfg.Channels, err)
+	}
 	// A flag wins over its variable.
 	cfg, err = parseConfig([]string{"-concurrency", "3"}, env(good), io.Discard)
 	if err != nil || cfg.Concurrency != 3 {
@@ -55,6 +63,9 @@ func TestParseConfig(t *testing.T) {
 		{"expiry past a year", map[string]string{"APPROVALS_DEFAULT_EXPIRY": "9000h"}, []string{"APPROVALS_DEFAULT_EXPIRY"}},
 		{"AWS timeout too short", map[string]string{"APPROVALS_AWS_TIMEOUT": "500ms"}, []string{"APPROVALS_AWS_TIMEOUT", "out of range"}},
 		{"AWS timeout too long", map[string]string{"APPROVALS_AWS_TIMEOUT": "2m"}, []string{"APPROVALS_AWS_TIMEOUT", "out of range"}},
+		{"bad channel", map[string]string{"APPROVALS_CHANNELS": `{"ops": {"type": "slack", "url": "http://hooks.slack.example/services/SECRETPATH"}}`},
+			[]string{"APPROVALS_CHANNELS", `channel "ops"`, "https"}},
+		{"channels not JSON", map[string]string{"APPROVALS_CHANNELS": `{"ops": "https://hooks.slack.example/SECRETPATH"`}, []string{"APPROVALS_CHANNELS"}},
 		{"grace not a duration", map[string]string{"APPROVALS_SHUTDOWN_GRACE": "soon"}, []string{"APPROVALS_SHUTDOWN_GRACE"}},
 	}
 	for _, tt := range tests {
@@ -75,8 +86,8 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("error %q does not name %s", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "c2hvcnQ") || strings.Contains(err.Error(), "AAECAwQF") {
-				t.Errorf("error echoes key material: %q", err)
+			if strings.Contains(err.Error(), "c2hvcnQ") || strings.Contains(err.Error(), "AAECAwQF") || strings.Contains(err.Error(), "SECRETPATH") {
+				t.Errorf("error echoes key material or a channel URL: %q", err)
 			}
 		})
 	}
