@@ -35,10 +35,14 @@ var testParams = map[string]any{
 	"SenderIdentity":       "example.com",
 	"ConfigurationSetName": "approvals",
 	"SigningKeys":          "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	"Channels":             testChannels,
 	// Ref to a Number parameter is a string in CloudFormation; here it
 	// lands in a string property (an environment value).
 	"WorkerConcurrency": "16",
 }
+
+// testChannels is an APPROVALS_CHANNELS value for the Channels parameter.
+const testChannels = `{"ops": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/X"}}`
 
 func root(t *testing.T) string {
 	t.Helper()
@@ -289,8 +293,52 @@ func TestIAMResources(t *testing.T) {
 	if diff := cmp.Diff(want, resources("WorkerTaskRole", "ses:SendEmail")); diff != "" {
 		t.Errorf("ses:SendEmail resources (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"ref:SigningKeysSecret"}, resources("TaskExecutionRole", "secretsmanager:GetSecretValue")); diff != "" {
+	if diff := cmp.Diff([]string{"ref:SigningKeysSecret", "ref:ChannelsSecret"}, resources("TaskExecutionRole", "secretsmanager:GetSecretValue")); diff != "" {
 		t.Errorf("GetSecretValue resources (-want +got):\n%s", diff)
+	}
+}
+
+// Channels live in their own secret, injected into the worker alone; the
+// execution role reads exactly the stack's secrets. Without the parameter
+// there is no secret, no grant and no variable.
+func TestChannelsSecret(t *testing.T) {
+	tpl := mainTemplate(t)
+	sec, err := tpl.GetSecretsManagerSecretWithName("ChannelsSecret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deref(sec.SecretString) != testChannels {
+		t.Error("the channels secret does not hold the Channels parameter")
+	}
+	if p := tpl.Parameters["Channels"]; p.NoEcho == nil || !*p.NoEcho {
+		t.Error("Channels is not NoEcho: webhook URLs are credentials")
+	}
+	if got := containerOf(t, tpl, "WorkerTaskDefinition").env(t)["APPROVALS_CHANNELS"]; got != "secret:ref:ChannelsSecret" {
+		t.Errorf("worker APPROVALS_CHANNELS = %q, want it from ChannelsSecret", got)
+	}
+	if got, ok := containerOf(t, tpl, "RedeemerTaskDefinition").env(t)["APPROVALS_CHANNELS"]; ok {
+		t.Errorf("the redeemer gets APPROVALS_CHANNELS (%q); only the worker posts", got)
+	}
+
+	raw, err := ProcessTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := raw["Resources"].(map[string]any)["ChannelsSecret"].(map[string]any)
+	if res["Condition"] != "HasChannels" {
+		t.Errorf("ChannelsSecret has condition %v, want HasChannels (an empty secret is refused)", res["Condition"])
+	}
+	params := maps.Clone(testParams)
+	params["Channels"] = ""
+	tpl, err = OpenTemplate(filepath.Join(root(t), "deploy", "cloudformation", "approvals.yml"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ref:SigningKeysSecret"}, roleResources(tpl, "TaskExecutionRole", "secretsmanager:GetSecretValue")); diff != "" {
+		t.Errorf("without channels, GetSecretValue resources (-want +got):\n%s", diff)
+	}
+	if got, ok := containerOf(t, tpl, "WorkerTaskDefinition").env(t)["APPROVALS_CHANNELS"]; ok {
+		t.Errorf("without channels, the worker gets APPROVALS_CHANNELS = %q", got)
 	}
 }
 
@@ -347,6 +395,9 @@ func (c container) env(t *testing.T) map[string]string {
 		out[*kv.Name] = v
 	}
 	for _, s := range c.def.Secrets {
+		if s.Name == "" {
+			continue // an entry dropped by !If ... AWS::NoValue
+		}
 		if _, dup := out[s.Name]; dup {
 			t.Errorf("%s set twice", s.Name)
 		}
@@ -369,6 +420,7 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			"APPROVALS_SENDER":            "approvals@example.com",
 			"APPROVALS_BASE_URL":          "https://approvals.example.com",
 			"APPROVALS_SIGNING_KEYS":      "secret:ref:SigningKeysSecret",
+			"APPROVALS_CHANNELS":          "secret:ref:ChannelsSecret",
 			"APPROVALS_CONCURRENCY":       "16",
 			"APPROVALS_METRICS_ADDR":      ":9090",
 			"APPROVALS_CONFIGURATION_SET": "approvals",
