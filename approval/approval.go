@@ -68,6 +68,9 @@ type Decision struct {
 	Approver  string    `json:"approver"`
 	DecidedAt time.Time `json:"decidedAt"`
 	Comment   string    `json:"comment,omitempty"`
+	// Payload is the JSON object a JSON callback sent with the decision
+	// (a bot's or a CI system's own data); absent from forms.
+	Payload RawJSON `json:"payload,omitempty"`
 	// Identity is who was signed in when the redeemer verifies sign-ins
 	// (APPROVALS_IDENTITY=alb); absent when the link alone decides.
 	Identity *Identity `json:"identity,omitempty"`
@@ -81,6 +84,29 @@ type Identity struct {
 	Email string `json:"email"`
 	// Issuer is the provider.
 	Issuer string `json:"issuer"`
+}
+
+// RawJSON is a JSON value kept as its text and encoded as it is, like
+// json.RawMessage; a string, so that a Decision stays comparable with ==.
+// The empty RawJSON is absent (omitempty) or null.
+type RawJSON string
+
+// MarshalJSON writes r as it is.
+func (r RawJSON) MarshalJSON() ([]byte, error) {
+	if r == "" {
+		return []byte("null"), nil
+	}
+	return []byte(r), nil
+}
+
+// UnmarshalJSON keeps the value's text; null is empty.
+func (r *RawJSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = ""
+		return nil
+	}
+	*r = RawJSON(b)
+	return nil
 }
 
 // FailureCause is the JSON document sent as the cause of SendTaskFailure.

@@ -29,24 +29,26 @@ var goneCodes = map[string]bool{
 }
 
 // decide answers POST: verify the link (and sign-in) again (the form is not
-// trusted to be ours), check the comment, and complete the task.
+// trusted to be ours), check the comment (or a JSON callback's body), and
+// complete the task.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	c, id, v, ok := s.admit(r)
 	if !ok {
 		s.respond(w, r, v)
 		return
 	}
-	comment, problem := readComment(r)
+	in, bad, problem := readDecisionInput(r)
 	if problem != "" {
-		s.respond(w, r, view{outcome: outCommentInvalid, claims: &c, signedIn: id, formAction: r.URL.EscapedPath(),
-			comment: comment, commentErr: problem})
+		s.respond(w, r, view{outcome: bad, claims: &c, signedIn: id, formAction: r.URL.EscapedPath(),
+			comment: in.comment, commentErr: problem})
 		return
 	}
 	d := approval.Decision{
 		Action:    c.Action.Name,
 		Approver:  c.Recipient,
 		DecidedAt: s.cfg.Now().UTC().Truncate(time.Second),
-		Comment:   comment,
+		Comment:   in.comment,
+		Payload:   approval.RawJSON(in.payload),
 		Identity:  id,
 	}
 	out := s.complete(r.Context(), c, d)

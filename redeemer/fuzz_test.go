@@ -1,6 +1,8 @@
 package redeemer
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -109,4 +112,118 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzJSONCallback checks the JSON callback body alone: whatever arrives,
+// parseCallback does not panic, and what it accepts is a normalised comment
+// within the limit and a payload that is a compact JSON object within its
+// size and depth, with no key twice, which encodes into the decision as it
+// was sent. Seeds are in testdata/fuzz/FuzzJSONCallback.
+func FuzzJSONCallback(f *testing.F) {
+	f.Add([]byte(`{"comment": "ok", "payload": {"build": 42, "tags": ["a"]}}`))
+	f.Add([]byte(`{"payload": {"a": {"b": [1, {"c": null}]}}}`))
+	f.Add([]byte(`{"comment": "a", "comment": "b"}`))
+	f.Add([]byte(`{"payload": {"k": 1, "k": 2}}`))
+	f.Add([]byte(`{"payload": [1]}`))
+	f.Add([]byte(`{} {}`))
+	f.Add([]byte("{\"comment\": \"\xff\"}"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in, bad, problem := parseCallback(body)
+		if problem != "" {
+			if bad.Status != http.StatusBadRequest {
+				t.Fatalf("refused with %d: %s", bad.Status, problem)
+			}
+			return
+		}
+		if !utf8.ValidString(in.comment) || utf8.RuneCountInString(in.comment) > MaxCommentRunes ||
+			strings.Contains(in.comment, "\r\n") || in.comment != strings.TrimSpace(in.comment) {
+			t.Fatalf("accepted comment %q", in.comment)
+		}
+		if in.payload == nil {
+			return
+		}
+		if len(in.payload) > MaxPayloadBytes || in.payload[0] != '{' || depth(in.payload) > MaxPayloadDepth {
+			t.Fatalf("accepted payload of %d bytes, depth %d: %.80s", len(in.payload), depth(in.payload), in.payload)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, in.payload); err != nil || !bytes.Equal(compact.Bytes(), in.payload) {
+			t.Fatalf("payload not compact JSON (%v): %.80s", err, in.payload)
+		}
+		if hasDuplicateKey(in.payload) {
+			t.Fatalf("accepted a payload with a key twice: %.80s", in.payload)
+		}
+		out, err := SuccessOutput(approve, approval.Decision{Action: "approve", Payload: approval.RawJSON(in.payload)})
+		if err != nil {
+			t.Fatalf("success output: %v", err)
+		}
+		var got struct {
+			Decision struct{ Payload json.RawMessage }
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || !bytes.Equal(got.Decision.Payload, in.payload) {
+			t.Fatalf("payload did not survive the output (%v): %.80s", err, out)
+		}
+	})
+}
+
+// depth is how deeply b nests objects and arrays, counted the slow way.
+func depth(b []byte) int {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return -1
+	}
+	var walk func(any) int
+	walk = func(v any) int {
+		n := 0
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				n = max(n, walk(e))
+			}
+			return n + 1
+		case []any:
+			for _, e := range v {
+				n = max(n, walk(e))
+			}
+			return n + 1
+		}
+		return 0
+	}
+	return walk(v)
+}
+
+// hasDuplicateKey reports whether any object in b names a key twice, by
+// comparing its key count in the text with the decoded map's.
+func hasDuplicateKey(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var check func() bool
+	check = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, _ := dec.Token()
+				if seen[k.(string)] {
+					return true
+				}
+				seen[k.(string)] = true
+				if check() {
+					return true
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if check() {
+					return true
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return false
+	}
+	return check()
 }

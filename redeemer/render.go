@@ -106,9 +106,12 @@ type jsonBody struct {
 	RedirectURL string     `json:"redirectUrl,omitempty"`
 }
 
-// wantsJSON reports whether the client asked for JSON by name. Browsers send
-// text/html and */*, so they get pages.
+// wantsJSON reports whether the client asked for JSON by name, or sent a
+// JSON callback. Browsers send text/html and */*, so they get pages.
 func wantsJSON(r *http.Request) bool {
+	if r.Method == http.MethodPost && isJSONBody(r) {
+		return true
+	}
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
 			return true
