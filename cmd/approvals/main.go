@@ -1,5 +1,5 @@
 // Command approvals is the operator's tool, shipped in the image: signing
-// keys and template previews. It links none of the development harness
+// keys, template previews and a request's links. It links none of the development harness
 // (that is approvals-dev); deps_test.go asserts it for every shipped command.
 package main
 
@@ -15,6 +15,7 @@ import (
 var commands = []cli.Command{
 	{Name: "keygen", Summary: "print a fresh signing key in APPROVALS_SIGNING_KEYS syntax (kid:base64key)", Run: keygen},
 	{Name: "preview", Summary: "render an email template to stdout without sending it", Run: preview},
+	{Name: "links", Summary: "validate a request as the worker does and print the links it would mint, per recipient and channel", Run: links},
 }
 
 func main() {
