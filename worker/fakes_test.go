@@ -101,6 +101,7 @@ func (q *fakeQueue) add(id, body string, receiveCount int) {
 	q.push(newMessage(id, body, receiveCount))
 }
 
+// newMessage is a message as SQS returns it, sent now.
 func newMessage(id, body string, receiveCount int) sqstypes.Message {
 	return sqstypes.Message{
 		MessageId:     aws.String(id),
@@ -108,7 +109,7 @@ func newMessage(id, body string, receiveCount int) sqstypes.Message {
 		Body:          aws.String(body),
 		Attributes: map[string]string{
 			"ApproximateReceiveCount": strconv.Itoa(receiveCount),
-			"SentTimestamp":           "1700000000000",
+			"SentTimestamp":           strconv.FormatInt(time.Now().UnixMilli(), 10),
 		},
 	}
 }

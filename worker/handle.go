@@ -54,10 +54,19 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
-// Handle decodes body, posts one message per channel, sends one email per
-// recipient and says what to do with the message.
+// Handle is HandleSent for a request sent now.
 func (h *Handler) Handle(ctx context.Context, body []byte) result {
-	req, err := DecodeRequest(body, h.decodeOptions())
+	return h.HandleSent(ctx, body, time.Time{})
+}
+
+// HandleSent decodes body, posts one message per channel, sends one email
+// per recipient and says what to do with the message. sent is when the
+// message was sent, which expiresIn and the default expiry count from;
+// zero means now.
+func (h *Handler) HandleSent(ctx context.Context, body []byte, sent time.Time) result {
+	opts := h.decodeOptions()
+	opts.Sent = sent
+	req, err := DecodeRequest(body, opts)
 	if err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Malformed() {

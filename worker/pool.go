@@ -268,12 +268,16 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 	defer p.Metrics.InFlight.Dec()
 	start := time.Now()
 	receives := receiveCount(m)
-	if sent, ok := sentAt(m); ok {
+	// Expiries count from the send, so each receive mints the same links.
+	// Without the attribute (SQS always gives it when asked) they count
+	// from now, as a zero time tells the handler.
+	sent, ok := sentAt(m)
+	if ok {
 		p.Metrics.MessageAge.Observe(max(start.Sub(sent).Seconds(), 0))
 	}
 
 	stopExtending := p.extend(ctx, m)
-	res := p.handle(ctx, m)
+	res := p.handle(ctx, m, sent)
 	stopExtending()
 
 	// The outcome is recorded even if shutdown cancelled the work.
@@ -311,7 +315,7 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 }
 
 // handle runs the Handler, turning a panic into this message's retry.
-func (p *Pool) handle(ctx context.Context, m sqstypes.Message) (res result) {
+func (p *Pool) handle(ctx context.Context, m sqstypes.Message, sent time.Time) (res result) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.Metrics.Panics.Inc()
@@ -320,7 +324,7 @@ func (p *Pool) handle(ctx context.Context, m sqstypes.Message) (res result) {
 			res = panicResult(v)
 		}
 	}()
-	return p.Handler.Handle(ctx, []byte(aws.ToString(m.Body)))
+	return p.Handler.HandleSent(ctx, []byte(aws.ToString(m.Body)), sent)
 }
 
 // extend renews the message's visibility every third of the timeout until

@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -615,6 +618,80 @@ func TestPoolShutdownGraceOver(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(b.metrics.Handled.WithLabelValues(metrics.HandledRetried)); v != 1 {
 		t.Errorf("handled retried = %v", v)
+	}
+}
+
+// A message received twice, an hour apart, mints links with one expiry:
+// SentTimestamp plus expiresIn (or the default), not the handling time plus
+// it. Without SentTimestamp the expiry counts from the handling.
+func TestPoolExpiryCountsFromSent(t *testing.T) {
+	sent := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	approval := func(extra string) string {
+		return `{"taskToken":"` + testToken + `","to":["a@example.com"],"subject":"s"` + extra + `}`
+	}
+	tests := []struct {
+		name   string
+		body   string
+		noSent bool
+		want   func(handled []time.Time) []time.Time
+	}{
+		{name: "expiresIn", body: approval(`,"expiresIn":"2h"`),
+			want: func([]time.Time) []time.Time { return []time.Time{sent.Add(2 * time.Hour), sent.Add(2 * time.Hour)} }},
+		{name: "default expiry", body: approval(""),
+			want: func([]time.Time) []time.Time { return []time.Time{sent.Add(DefaultExpiry), sent.Add(DefaultExpiry)} }},
+		{name: "no SentTimestamp: from the handling", body: approval(`,"expiresIn":"2h"`), noSent: true,
+			want: func(h []time.Time) []time.Time { return []time.Time{h[0].Add(2 * time.Hour), h[1].Add(2 * time.Hour)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, 1)
+			// Each handling is 30 minutes later than the one before.
+			var mu sync.Mutex
+			var handled []time.Time
+			b.pool.Handler.Now = func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				handled = append(handled, sent.Add(time.Duration(len(handled)+1)*30*time.Minute))
+				return handled[len(handled)-1]
+			}
+			msg := func(handle string, receives int) sqstypes.Message {
+				m := newMessage("1", tt.body, receives)
+				m.ReceiptHandle = aws.String(handle)
+				m.Attributes["SentTimestamp"] = strconv.FormatInt(sent.UnixMilli(), 10)
+				if tt.noSent {
+					delete(m.Attributes, "SentTimestamp")
+				}
+				return m
+			}
+			b.q.push(msg("rh-first", 1))
+			b.start(t)
+			b.waitFinished(t, 1)
+			b.q.push(msg("rh-again", 2)) // back again, say after a lost delete
+			b.waitFinished(t, 1)
+			b.stop(t)
+
+			var got []time.Time
+			for _, e := range b.ses.emails() {
+				l := hrefRE.FindStringSubmatch(aws.ToString(e.Content.Simple.Body.Html.Data))
+				if l == nil {
+					t.Fatal("email without a link")
+				}
+				c, err := b.keyring.Open(strings.TrimPrefix(l[1], testBaseURL+link.PathPrefix), time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, c.ExpiresAt)
+			}
+			mu.Lock()
+			want := tt.want(handled)
+			mu.Unlock()
+			for i := range want {
+				want[i] = want[i].Truncate(time.Second).UTC()
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("expiries of the two emails (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

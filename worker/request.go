@@ -90,7 +90,11 @@ func (r Request) String() string {
 // DecodeOptions tune DecodeRequest. The zero value means now = time.Now(),
 // a default expiry of 72h, and the embedded templates.
 type DecodeOptions struct {
-	Now           time.Time
+	Now time.Time
+	// Sent is when the request was sent (the message's SentTimestamp):
+	// expiresIn and the default expiry count from it, so that every
+	// receive of a message mints the same expiry. Zero means Now.
+	Sent          time.Time
 	DefaultExpiry time.Duration
 	// Templates is the set a request's "template" must name; nil means the
 	// embedded templates.
@@ -129,6 +133,10 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
+	}
+	sent := opts.Sent
+	if sent.IsZero() {
+		sent = now
 	}
 	defExpiry := opts.DefaultExpiry
 	if defExpiry == 0 {
@@ -184,7 +192,7 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 	d.template(r, hasToken, tmpls)
 	d.data(r)
 	d.actions(r, hasToken)
-	d.expiry(r, hasToken, now, defExpiry)
+	d.expiry(r, hasToken, now, sent, defExpiry)
 	d.redirect(r)
 
 	if len(d.problems) > 0 {
@@ -552,7 +560,7 @@ func (d *decoder) output(where string, out json.RawMessage) json.RawMessage {
 	return buf.Bytes()
 }
 
-func (d *decoder) expiry(r *Request, hasToken bool, now time.Time, def time.Duration) {
+func (d *decoder) expiry(r *Request, hasToken bool, now, sent time.Time, def time.Duration) {
 	var in, at string
 	gotIn := d.field("expiresIn", &in, "a duration string like \"72h\"")
 	gotAt := d.field("expiresAt", &at, "an RFC 3339 time string")
@@ -572,7 +580,7 @@ func (d *decoder) expiry(r *Request, hasToken bool, now time.Time, def time.Dura
 			d.problemf("expiresIn: %s is more than one year", quote(in))
 			return
 		}
-		exp = now.Add(dur)
+		exp = sent.Add(dur)
 	case gotAt:
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
@@ -588,7 +596,7 @@ func (d *decoder) expiry(r *Request, hasToken bool, now time.Time, def time.Dura
 		if !hasToken {
 			return // a notification has no links to expire
 		}
-		exp = now.Add(def)
+		exp = sent.Add(def)
 	}
 	// Links carry whole seconds; truncating first keeps "in the future" true
 	// of what the link says.

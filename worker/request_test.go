@@ -448,6 +448,46 @@ func TestDecodeRequestActionKeysExact(t *testing.T) {
 	}
 }
 
+// expiresIn and the default expiry count from the send, so every receive
+// of a message mints the same expiry; "in the future" is still checked
+// against now.
+func TestDecodeExpiryCountsFromSent(t *testing.T) {
+	sent := testNow.Add(-30 * time.Minute)
+	const req = `{"taskToken":"T0KEN","to":["a@example.com"],"subject":"s"`
+	tests := []struct {
+		name    string
+		body    string
+		sent    time.Time
+		want    time.Time
+		problem string
+	}{
+		{name: "expiresIn from the send", body: req + `,"expiresIn":"1h"}`, sent: sent, want: sent.Add(time.Hour)},
+		{name: "default from the send", body: req + `}`, sent: sent, want: sent.Add(DefaultExpiry)},
+		{name: "no send time: from now", body: req + `,"expiresIn":"1h"}`, want: testNow.Add(time.Hour)},
+		{name: "expiresAt stays absolute", body: req + `,"expiresAt":"2026-03-02T00:00:00Z"}`, sent: sent,
+			want: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		{name: "expired since the send", body: req + `,"expiresIn":"20m"}`, sent: sent, problem: "expiry: must be in the future"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := DecodeRequest([]byte(tt.body), DecodeOptions{Now: testNow, Sent: tt.sent})
+			if tt.problem != "" {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || !slices.Contains(ve.Problems, tt.problem) {
+					t.Fatalf("DecodeRequest = %v, want the problem %q", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.want.Truncate(time.Second).UTC(); !r.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %s, want %s", r.ExpiresAt, want)
+			}
+		})
+	}
+}
+
 // BenchmarkDecodeRequest decodes a request with every field; run with
 // go test -run '^$' -bench DecodeRequest -benchmem ./worker/
 func BenchmarkDecodeRequest(b *testing.B) {
