@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/sfn-approvals/sfn-approvals/approval"
+	"github.com/sfn-approvals/sfn-approvals/identity/albtest"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -15,9 +20,10 @@ import (
 
 // TestZZNoSecretsInLogs reads the worker's and the redeemer's logs of the
 // whole end-to-end run (it is named to run last) and checks that no task
-// token, no link and no signing key appears in them. The secrets are
-// collected from the run itself: every link in every email the emulator
-// sent, and the task token each one carries.
+// token, no link, no signing key and no sign-in header appears in them. The
+// secrets are collected from the run itself: every link in every email the
+// emulator sent, the task token each one carries, and every x-amzn-oidc-data
+// header sent to a redeemer with APPROVALS_IDENTITY=alb.
 func TestZZNoSecretsInLogs(t *testing.T) {
 	s := setup(t)
 	// A run of its own, so the logs have every path in them even when this
@@ -41,11 +47,52 @@ func TestZZNoSecretsInLogs(t *testing.T) {
 	kumotest.WaitStatus(t, s.SFN, arn, 20*time.Second)
 	waitEmail(t, "requester@example.com", subject)
 
+	// Through a redeemer that verifies sign-ins: refused, forbidden, forged
+	// and accepted headers, each a credential the logs must not show.
+	secrets := map[string]string{} // secret -> what it is
+	ar := startALBRedeemer(t, s)
+	arn, subject = startApproval(t, s)
+	links = actionLinks(t, s, waitEmail(t, "approver@example.com", subject))
+	own := ar.alb.Header("00u1approver", "Approver@example.com")
+	other := ar.alb.Header("00u1other", "other@example.com")
+	sig := own[strings.LastIndex(own, ".")+1:]
+	forged := strings.TrimSuffix(own, sig) + strings.Repeat("A", len(sig))
+	for _, h := range []string{own, other, forged} {
+		secrets[h] = "sign-in header"
+		secrets[h[strings.LastIndex(h, ".")+1:]] = "sign-in signature"
+	}
+	for _, step := range []struct {
+		method, header string
+		want           int
+	}{
+		{http.MethodGet, "", http.StatusUnauthorized},
+		{http.MethodPost, forged, http.StatusUnauthorized},
+		{http.MethodPost, other, http.StatusForbidden},
+		{http.MethodGet, own, http.StatusOK},
+		{http.MethodPost, own, http.StatusOK},
+	} {
+		if code := ar.do(t, step.method, links["approve"], step.header, url.Values{"comment": {"signed"}}); code != step.want {
+			t.Fatalf("%s through the alb redeemer: %d, want %d", step.method, code, step.want)
+		}
+	}
+	d := kumotest.WaitStatus(t, s.SFN, arn, 20*time.Second)
+	var out struct {
+		Approval struct {
+			Decision approval.Decision `json:"decision"`
+		} `json:"approval"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &out); err != nil {
+		t.Fatalf("output %s: %v", aws.ToString(d.Output), err)
+	}
+	want := approval.Identity{Sub: "00u1approver", Email: "Approver@example.com", Issuer: albtest.Issuer}
+	if id := out.Approval.Decision.Identity; id == nil || *id != want {
+		t.Fatalf("the signed-in decision's identity is %+v, want %+v", id, want)
+	}
+
 	emails, err := kumo.SentEmails(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := map[string]string{} // secret -> what it is
 	for _, kv := range strings.Split(s.SigningKeys, ",") {
 		_, key, _ := strings.Cut(kv, ":")
 		secrets[key] = "signing key"
@@ -71,12 +118,14 @@ func TestZZNoSecretsInLogs(t *testing.T) {
 		t.Fatal("no task tokens collected: the test would prove nothing")
 	}
 
-	for _, name := range []string{"worker", "redeemer"} {
+	for _, name := range []string{"worker", "redeemer", albRedeemerLog} {
 		logs := s.Logs(name)
 		// The logs must be the real thing, with the run in them.
 		for _, want := range map[string][]string{
 			"worker":   {"message handled", "failed fast"},
 			"redeemer": {"decision recorded", "link invalid"},
+			// and the sub of the decision, which stands for the header.
+			albRedeemerLog: {"decision recorded", "sign-in refused", "sign-in is not the link's recipient", `"sub":"00u1approver"`},
 		}[name] {
 			if !strings.Contains(logs, want) {
 				t.Fatalf("%s log has no %q: not the log of this run?\n%s", name, want, logs)
