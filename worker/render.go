@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	texttemplate "text/template"
 	"time"
 
@@ -52,6 +53,10 @@ type Rendered struct {
 type Templates struct {
 	html map[string]*htmltemplate.Template
 	text map[string]*texttemplate.Template
+	// sizes holds each template's largest output so far, HTML then text:
+	// a render starts with a buffer that big, so it grows no further and
+	// its bytes become the string without a copy.
+	sizes map[string]*[2]atomic.Int64
 }
 
 const (
@@ -122,6 +127,10 @@ func LoadTemplates(dir string) (*Templates, error) {
 			t.text[name] = tt
 		}
 	}
+	t.sizes = make(map[string]*[2]atomic.Int64, len(t.html))
+	for name := range t.html {
+		t.sizes[name] = new([2]atomic.Int64)
+	}
 	// Both parts are required: an email without its text twin is what spam
 	// filters and text-only readers punish.
 	for name := range t.html {
@@ -170,14 +179,38 @@ func (t *Templates) Render(name string, d EmailData) (Rendered, error) {
 	if !ok {
 		return Rendered{}, fmt.Errorf("no email template %q", name)
 	}
-	var hb, tb bytes.Buffer
+	size := t.sizes[name]
+	if size == nil {
+		size = new([2]atomic.Int64) // a template added after loading: no hints
+	}
+	var hb, tb strings.Builder
+	hb.Grow(int(size[0].Load()))
 	if err := h.Execute(&hb, d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s%s: %w", name, htmlSuffix, err)
 	}
+	tb.Grow(int(size[1].Load()))
 	if err := t.text[name].Execute(&tb, d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s%s: %w", name, textSuffix, err)
 	}
+	growHint(&size[0], hb.Len())
+	growHint(&size[1], tb.Len())
 	return Rendered{HTML: hb.String(), Text: tb.String()}, nil
+}
+
+// maxSizeHint caps the hints, so one request with a huge data table does
+// not make every later render reserve that much.
+const maxSizeHint = 64 << 10
+
+// growHint raises a size hint to n, with some room for the next render's
+// longer data or links.
+func growHint(h *atomic.Int64, n int) {
+	want := min(int64(n+n/8), maxSizeHint)
+	for {
+		old := h.Load()
+		if want <= old || h.CompareAndSwap(old, want) {
+			return
+		}
+	}
 }
 
 // renderEmail renders template name for one recipient like Render, and
