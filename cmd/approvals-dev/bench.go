@@ -20,7 +20,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.SteadyRate, "steady-rate", 200, "requests/s of the enqueue-to-inbox phase")
 	fs.DurationVar(&o.SteadyFor, "steady-for", 20e9, "length of the enqueue-to-inbox phase")
 	fs.DurationVar(&o.GetFor, "get-for", 10e9, "length of each wrk saturation run")
-	fs.Float64Var(&o.GetRate, "get-rate", 2000, "requests/s of the fixed-rate GET phase")
+	fs.Float64Var(&o.GetRate, "get-rate", 1000, "requests/s of the fixed-rate GET phase")
 	fs.DurationVar(&o.GetRateFor, "get-rate-for", 10e9, "length of the fixed-rate GET phase")
 	fs.IntVar(&o.Connections, "connections", 64, "wrk connections")
 	fs.IntVar(&o.Posts, "posts", 300, "decisions POSTed in the POST phase")

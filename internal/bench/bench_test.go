@@ -50,7 +50,7 @@ func TestRunTiny(t *testing.T) {
 		Requests: 40, Concurrency: 8, SESLatency: 5 * time.Millisecond, SFNLatency: 5 * time.Millisecond,
 		SteadyRate: 50, SteadyFor: 400 * time.Millisecond, GetFor: time.Second, GetRate: 200, GetRateFor: 250 * time.Millisecond,
 		Connections: 4, Posts: 5, PostRate: 50, TokenBytes: 200,
-		MicroPackages: []string{"./link/"}, MicroBenchtime: "5x", Progress: &progress,
+		MicroPackages: []string{"./link/", "./internal/bench/micro/"}, MicroBenchtime: "5x", Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
@@ -67,8 +67,9 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
-	if rep.Pipeline.Rate <= 0 || rep.Cost.PerEmail <= 0 || rep.Cost.MaxRSS <= 0 || rep.Steady.P99 <= 0 ||
-		rep.Redeemer.Ratio <= 0 || rep.Redeemer.PostP99 < rep.Redeemer.SFNP50 {
+	if rep.Pipeline.Rate <= 0 || rep.Cost.PerEmail <= 0 || rep.Cost.MaxRSS <= 0 || rep.Cost.Ideal == nil || rep.Cost.Ideal.PerEmail <= 0 ||
+		rep.Cost.Ideal.Emails != 40 || rep.Cost.Ideal.EmailBytes <= 0 || rep.Steady.P99 <= 0 ||
+		rep.Redeemer.Ratio <= 0 || rep.Redeemer.BareFixedP99 <= 0 || rep.Redeemer.PostP99 < rep.Redeemer.SFNP50 {
 		t.Errorf("figures missing or impossible: %+v %+v %+v %+v", rep.Pipeline, rep.Cost, rep.Steady, rep.Redeemer)
 	}
 	if !strings.Contains(progress.String(), "pipeline: 40/40 emails sent") {

@@ -1,6 +1,10 @@
 package bench
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestParseMicroWithThroughput(t *testing.T) {
 	got, err := parseMicro("pkg: github.com/sfn-approvals/sfn-approvals/internal/bench/micro\n" +
@@ -10,5 +14,29 @@ func TestParseMicroWithThroughput(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Name != "CalibrateSHA256" || got[0].NsOp != 15396 || got[0].Package != "internal/bench/micro" {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// TestMarkdownRatios checks the rows judged against a baseline of the same
+// run: the worker's CPU over the ideal consumer's, and the redeemer's p99 at
+// a fixed rate over the bare handler's.
+func TestMarkdownRatios(t *testing.T) {
+	r := &Report{opts: Options{Concurrency: 64, TokenBytes: 1024},
+		Cost: &CostResult{Emails: 100, CPU: 300 * time.Millisecond, PerEmail: 3 * time.Millisecond, MaxRSS: 41e6,
+			Ideal: &IdealResult{Emails: 100, EmailBytes: 9000, PerEmail: 2 * time.Millisecond}},
+		Redeemer: &RedeemerResult{FixedRate: 1000, FixedP99: 6 * time.Millisecond, BareFixedP99: 3 * time.Millisecond, Ratio: 0.8},
+		Micro:    []MicroResult{{Package: "internal/bench/micro", Name: "HandleRequest", NsOp: 140e3, AllocsOp: 81}},
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"2000 µs per email; the worker spends **1.50** times it | ≤ 1.15 of the ideal consumer | missed |",
+		"| **41.0 MB** | ≤ 40 MB | missed |",
+		"| **140 µs**, **81 allocs** | ≤ 150 µs, ≤ 80 allocs | missed |",
+		"vs bare handler 3.00 ms = **2.00** | ≤ 1.5 | missed |",
+		"= **0.80** (p99 0.00 ms vs 0.00 ms) | ≥ 0.75 | met |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }

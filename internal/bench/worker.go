@@ -44,6 +44,9 @@ type CostResult struct {
 	Rate       float64
 	CPUShares  map[string]float64
 	WallWindow time.Duration
+	// Ideal is the least CPU per email any consumer spends here, measured
+	// after the worker in the same phase: see run.ideal.
+	Ideal *IdealResult
 }
 
 // SteadyResult is enqueue-to-inbox latency at a fixed request rate.
@@ -231,7 +234,8 @@ func (r *run) pipeline(ctx context.Context) error {
 }
 
 // cost: the same load with nothing injected; the worker's CPU and peak
-// memory from its own rusage at exit.
+// memory from its own rusage at exit, then the ideal consumer's CPU for as
+// many emails.
 func (r *run) cost(ctx context.Context) error {
 	n := r.o.Requests
 	d, err := r.drain(ctx, n, "cost")
@@ -240,9 +244,13 @@ func (r *run) cost(ctx context.Context) error {
 	}
 	u := rusageOf(d.exit)
 	window := d.sent.Last.Sub(d.sent.First)
+	ideal, err := r.ideal(ctx, n)
+	if err != nil {
+		return err
+	}
 	r.report.Cost = &CostResult{
 		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
-		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window,
+		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window, Ideal: ideal,
 	}
 	return nil
 }
