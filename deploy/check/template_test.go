@@ -435,6 +435,7 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			"APPROVALS_RATE_LIMIT":          "10",
 			"APPROVALS_RATE_BURST":          "100",
 			"APPROVALS_TRUST_PROXY_HEADERS": "true",
+			"APPROVALS_IDENTITY":            "link", // "alb" with sign-in: signin_test.go
 		}},
 	}
 	for _, tt := range tests {
