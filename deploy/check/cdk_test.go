@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/worker"
 )
 
@@ -331,15 +332,22 @@ const body = (props) => JSON.stringify(ApprovalRequest.messageBody({ queryLangua
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("message body (-want +got):\n%s", diff)
 	}
-	// Without the Version 2 fields, which the decoder may not know yet, the
-	// body is a request the worker accepts as it is.
-	for _, k := range []string{"minApprovals", "requestedBy", "channels"} {
+	// The worker accepts the body as it is, on a worker with the channel
+	// configured, less the Version 2 fields its decoder does not know yet.
+	for _, k := range []string{"minApprovals", "requestedBy"} {
 		delete(got, k)
 	}
 	got["taskToken"] = sampleToken
 	b, _ := json.Marshal(got)
-	if _, err := worker.DecodeRequest(b, worker.DecodeOptions{}); err != nil {
+	channels, err := channel.Parse(`{"ops": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := worker.DecodeRequest(b, worker.DecodeOptions{Channels: channels})
+	if err != nil {
 		t.Errorf("decode: %v\n%s", err, b)
+	} else if len(r.Channels) != 1 || r.Channels[0].Name != "ops" {
+		t.Errorf("channels %v, want ops", r.Channels)
 	}
 
 	for _, tt := range []struct{ name, props, wantErr string }{
