@@ -219,11 +219,33 @@ func (d *decoder) field(key string, v any, want string) bool {
 	if !ok || string(bytes.TrimSpace(b)) == "null" {
 		return false
 	}
+	if p, ok := v.(*string); ok {
+		if s, ok := plainString(b); ok {
+			*p = s
+			return true
+		}
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		d.problemf("%s: must be %s", key, want)
 		return false
 	}
 	return true
+}
+
+// plainString returns the JSON string b holds when it is printable ASCII
+// without escapes, which is what json.Unmarshal would make of it, without
+// scanning it twice more: a task token is a kilobyte or two of it.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	inner := b[1 : len(b)-1]
+	for _, c := range inner {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(inner), true
 }
 
 func (d *decoder) taskToken(r *Request) bool {
