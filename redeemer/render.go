@@ -113,8 +113,24 @@ func wantsJSON(r *http.Request) bool {
 	if r.Method == http.MethodPost && isJSONBody(r) {
 		return true
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+	accept := r.Header.Get("Accept")
+	if !containsFold(accept, "json") {
+		// A browser's Accept names no JSON: skip parsing every part.
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
 		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s holds substr, ASCII case ignored, as
+// media types are compared.
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
 			return true
 		}
 	}
