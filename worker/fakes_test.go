@@ -74,9 +74,18 @@ type fakeQueue struct {
 	finished    chan string     // receipt handle, on delete or final visibility
 	extended    chan string     // receipt handle, on each extension
 	receiveErrs []error
-	polls       []*longPoll   // open long polls, oldest first
-	polling     chan struct{} // one per long poll that starts waiting
-	ended       chan struct{} // closed by endPolls
+	// batchFail makes DeleteMessageBatch fail the entry with that receipt
+	// handle, as SQS reports a failed entry; deleteErrs answer the next
+	// DeleteMessage calls. batches records each DeleteMessageBatch call's
+	// handles.
+	batchFail  map[string]sqstypes.BatchResultErrorEntry
+	batchErr   error // fails the next DeleteMessageBatch call whole
+	deleteErrs []error
+	batches    [][]string
+	batchDone  chan struct{} // one per DeleteMessageBatch call, once answered
+	polls      []*longPoll   // open long polls, oldest first
+	polling    chan struct{} // one per long poll that starts waiting
+	ended      chan struct{} // closed by endPolls
 }
 
 // longPoll is a receive SQS holds open until messages arrive.
@@ -88,7 +97,7 @@ type longPoll struct {
 func newFakeQueue(ev *events, limit int, extension int32) *fakeQueue {
 	return &fakeQueue{ev: ev, limit: limit, extension: extension, out: map[string]bool{},
 		finished: make(chan string, 1000), extended: make(chan string, 1000),
-		polling: make(chan struct{}, 1000), ended: make(chan struct{})}
+		polling: make(chan struct{}, 1000), ended: make(chan struct{}), batchDone: make(chan struct{}, 1000)}
 }
 
 // canceled is what the SDK returns for a call whose context ended.
@@ -234,12 +243,63 @@ func (q *fakeQueue) take(m sqstypes.Message) {
 func (q *fakeQueue) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	h := *in.ReceiptHandle
+	if len(q.deleteErrs) > 0 {
+		err := q.deleteErrs[0]
+		q.deleteErrs = q.deleteErrs[1:]
+		q.ev.add("delete-error " + *in.ReceiptHandle)
+		return nil, err
+	}
+	q.deleteLocked(*in.ReceiptHandle)
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+func (q *fakeQueue) deleteLocked(h string) {
 	q.deleted = append(q.deleted, h)
 	delete(q.out, h)
 	q.ev.add("delete " + h)
 	q.finished <- h
-	return &sqs.DeleteMessageOutput{}, nil
+}
+
+// DeleteMessageBatch answers as SQS does: a malformed batch fails the
+// whole call, and each entry succeeds or fails on its own, by its Id.
+func (q *fakeQueue) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer func() { q.batchDone <- struct{}{} }()
+	switch {
+	case len(in.Entries) == 0:
+		return nil, apiError("SQS", "DeleteMessageBatch", "AWS.SimpleQueueService.EmptyBatchRequest", smithy.FaultClient)
+	case len(in.Entries) > 10:
+		return nil, apiError("SQS", "DeleteMessageBatch", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", smithy.FaultClient)
+	}
+	if err := q.batchErr; err != nil {
+		q.batchErr = nil
+		q.ev.add("delete-batch-error")
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, e := range in.Entries {
+		if ids[aws.ToString(e.Id)] {
+			return nil, apiError("SQS", "DeleteMessageBatch", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", smithy.FaultClient)
+		}
+		ids[aws.ToString(e.Id)] = true
+	}
+	out := &sqs.DeleteMessageBatchOutput{}
+	var handles []string
+	for _, e := range in.Entries {
+		h := aws.ToString(e.ReceiptHandle)
+		handles = append(handles, h)
+		if f, ok := q.batchFail[h]; ok {
+			f.Id = e.Id
+			out.Failed = append(out.Failed, f)
+			q.ev.add("delete-failed " + h)
+			continue
+		}
+		q.deleteLocked(h)
+		out.Successful = append(out.Successful, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	q.batches = append(q.batches, handles)
+	return out, nil
 }
 
 func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
@@ -256,6 +316,13 @@ func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMes
 	q.ev.add(fmt.Sprintf("visibility %s %d", h, in.VisibilityTimeout))
 	q.finished <- h
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+// batchCalls lists the receipt handles of each DeleteMessageBatch call.
+func (q *fakeQueue) batchCalls() [][]string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.batches)
 }
 
 func (q *fakeQueue) snapshot() (deleted []string, vis []visChange, maxOut int, overAsked []string) {

@@ -22,6 +22,7 @@ import (
 type queue interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
@@ -76,9 +77,13 @@ type Pool struct {
 
 	// receiveSlack overrides receiveSlack when set; tests shorten it.
 	receiveSlack time.Duration
+	// deleteWindow overrides deleteWindow when set; tests lengthen it.
+	deleteWindow time.Duration
 
 	receiveFailures atomic.Int32
 	stopping        atomic.Pointer[context.Context] // Run's context
+	active          atomic.Int64                    // messages being handled
+	deletes         *deleter                        // set by Run
 }
 
 // Healthy is the /healthz check: red while draining or after repeated
@@ -115,6 +120,9 @@ func (p *Pool) defaults() {
 	if p.receiveSlack <= 0 {
 		p.receiveSlack = receiveSlack
 	}
+	if p.deleteWindow <= 0 {
+		p.deleteWindow = deleteWindow
+	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
@@ -139,6 +147,8 @@ func (p *Pool) Run(ctx context.Context) error {
 	slots := make(chan struct{}, p.Concurrency)
 	var wg sync.WaitGroup
 	var errDelay time.Duration
+	p.deletes = newDeleter(p.Queue, p.QueueURL, &p.active, p.deleteWindow)
+	defer p.deletes.close() // at return, when every message is done
 
 	for {
 		n := acquire(ctx, slots, min(maxBatch, p.Concurrency))
@@ -177,9 +187,11 @@ func (p *Pool) Run(ctx context.Context) error {
 				break
 			}
 			wg.Add(1)
+			p.active.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
+				defer p.active.Add(-1)
 				p.process(workCtx, m)
 			}()
 		}
@@ -288,8 +300,8 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 		"emails_sent", res.emails, "duration", time.Since(start).String())
 	switch {
 	case res.delete:
-		_, err := p.Queue.DeleteMessage(fctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(p.QueueURL), ReceiptHandle: m.ReceiptHandle})
-		if err != nil {
+		// Batched with the deletes of messages finishing at the same time.
+		if err := p.deletes.delete(m.ReceiptHandle); err != nil {
 			// The message comes back after its visibility timeout and is
 			// sent again: at least once.
 			p.Metrics.SQSErrors.WithLabelValues("DeleteMessage").Inc()
