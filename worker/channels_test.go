@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -335,5 +336,20 @@ func TestDecodeRequestChannels(t *testing.T) {
 	var ve *ValidationError
 	if !errors.As(err, &ve) || ve.Problems[0] != "channels: 11 channels, at most 10" {
 		t.Errorf("%d channels: %v, want the count first", MaxChannels+1, err)
+	}
+}
+
+// Every channel type has its series in channel_posts_total from the start,
+// and no label value names a type that does not exist.
+func TestChannelTypesAreMetricLabels(t *testing.T) {
+	for _, typ := range []channel.Type{channel.Slack, channel.Teams, channel.Webhook} {
+		if !slices.Contains(metrics.ChannelTypes, string(typ)) {
+			t.Errorf("channel type %q is not in metrics.ChannelTypes", typ)
+		}
+	}
+	for _, l := range metrics.ChannelTypes {
+		if !channel.Type(l).Valid() {
+			t.Errorf("metrics.ChannelTypes has %q, which is no channel type", l)
+		}
 	}
 }
