@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -21,6 +22,7 @@ import (
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"taskToken":"T0KEN","to":["ben@example.com"],"subject":"Deploy 42"}`))
 	f.Add([]byte(`{"to":["a@example.com"],"subject":"done","template":"notification","data":{"outcome":"approved"}}`))
+	f.Add([]byte(`{"taskToken":"T0KEN","channels":["ops","ci"],"subject":"Deploy 42","data":{"env":"prod"}}`))
 	tmpls, err := LoadTemplates("")
 	if err != nil {
 		f.Fatal(err)
@@ -29,7 +31,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := &Handler{Keyring: kr, BaseURL: testBaseURL, Sender: "approvals@example.com", Templates: tmpls}
+	channels, err := channel.Parse(testChannels)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &Handler{Keyring: kr, BaseURL: testBaseURL, Sender: "approvals@example.com", Templates: tmpls, Channels: channels}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if json.Valid(body) {
@@ -39,7 +45,7 @@ func FuzzDecodeRequest(f *testing.F) {
 				t.Fatalf("duplicateKeys = %q, want duplicates: %t", problems, want)
 			}
 		}
-		req, err := DecodeRequest(body, DecodeOptions{Now: testNow, Templates: tmpls})
+		req, err := DecodeRequest(body, DecodeOptions{Now: testNow, Templates: tmpls, Channels: channels})
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) {
@@ -60,8 +66,15 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("accepted a body of %d bytes, valid UTF-8: %t", len(body), utf8.Valid(body))
 		}
 		n := len(req.To) + len(req.Cc)
-		if len(req.To) == 0 || n > MaxRecipients {
-			t.Fatalf("accepted %d recipients", n)
+		if (len(req.To) == 0 && len(req.Channels) == 0) || n > MaxRecipients || len(req.Channels) > MaxChannels {
+			t.Fatalf("accepted %d recipients (%d in to) and %d channels", n, len(req.To), len(req.Channels))
+		}
+		seen := map[string]bool{}
+		for _, ch := range req.Channels {
+			if seen[ch.Name] {
+				t.Fatalf("accepted channel %q twice", ch.Name)
+			}
+			seen[ch.Name] = true
 		}
 		if strings.ContainsAny(req.Subject, "\r\n") || strings.TrimSpace(req.Subject) == "" {
 			t.Fatalf("accepted subject %q", req.Subject)
@@ -89,6 +102,11 @@ func FuzzDecodeRequest(f *testing.F) {
 		emails, err := h.compose(req)
 		if err == nil && len(emails) != n {
 			t.Fatalf("%d emails for %d recipients", len(emails), n)
+		}
+		// Every channel's body is built, or the request is refused.
+		posts, err := h.composePosts(req)
+		if err == nil && len(posts) != len(req.Channels) {
+			t.Fatalf("%d posts for %d channels", len(posts), len(req.Channels))
 		}
 	})
 }
