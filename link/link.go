@@ -10,7 +10,10 @@
 //
 // where version, len(kid) and kid are the additional authenticated data, so
 // a link cannot be moved to another key or version. The plaintext is a
-// compact binary record (see encodeClaims). Task tokens that are canonical
+// compact binary record (see encodeClaims); a request's approver policy
+// (minApprovals above 1, requestedBy) is an optional tail flagged in it, so
+// links without one are byte for byte what they were before the policy
+// existed. Task tokens that are canonical
 // standard base64, as Step Functions tokens are, are stored decoded, which is
 // what keeps a link for a 2048-character token under 2,300 characters.
 package link
@@ -48,13 +51,30 @@ type Claims struct {
 	Recipient   string
 	ExpiresAt   time.Time // whole seconds
 	RedirectURL string
+	// MinApprovals is the request's quorum; 0 and 1 both mean one
+	// approval decides.
+	MinApprovals int
+	// RequestedBy is the requester's address, who may never decide; empty
+	// when the request names none.
+	RequestedBy string
 	// KeyID is the key that minted the link; set by Open, ignored by Mint.
 	KeyID string
 }
 
+// Quorum is the number of approvals the link's request needs: MinApprovals,
+// at least 1.
+func (c Claims) Quorum() int { return max(c.MinApprovals, 1) }
+
 const (
 	flagTokenBase64 = 1 << iota // token stored as decoded standard base64
+	flagPolicy                  // minApprovals (uvarint) and requestedBy follow the fields
 )
+
+const knownFlags = flagTokenBase64 | flagPolicy
+
+// MaxMinApprovals bounds a link's quorum: far above any request's number
+// of approvers (the worker allows 50).
+const MaxMinApprovals = 1000
 
 // maxEncoded bounds what Open will look at, far above any real link, so a
 // hostile caller cannot make it decode megabytes.
@@ -135,6 +155,11 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 //
 //	token, action name, action label, action type, output, error, cause,
 //	recipient, redirect URL
+//
+// With flagPolicy, minApprovals (uvarint) and requestedBy (length-prefixed)
+// follow. The flag is set only when the policy says something (a quorum
+// above 1 or a requester), so a plain request's links stay as short as
+// before and open in a redeemer that predates the policy.
 func encodeClaims(c Claims) []byte {
 	var flags byte
 	token := []byte(c.TaskToken)
@@ -153,7 +178,11 @@ func encodeClaims(c Claims) []byte {
 		[]byte(c.Recipient),
 		[]byte(c.RedirectURL),
 	}
-	n := 1 + binary.MaxVarintLen64
+	policy := c.MinApprovals > 1 || c.RequestedBy != ""
+	if policy {
+		flags |= flagPolicy
+	}
+	n := 1 + 3*binary.MaxVarintLen64 + len(c.RequestedBy)
 	for _, f := range fields {
 		n += binary.MaxVarintLen64 + len(f)
 	}
@@ -163,6 +192,11 @@ func encodeClaims(c Claims) []byte {
 	for _, f := range fields {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
+	}
+	if policy {
+		b = binary.AppendUvarint(b, uint64(max(c.MinApprovals, 1)))
+		b = binary.AppendUvarint(b, uint64(len(c.RequestedBy)))
+		b = append(b, c.RequestedBy...)
 	}
 	return b
 }
@@ -174,7 +208,7 @@ func decodeClaims(b []byte) (Claims, error) {
 		return Claims{}, errors.New("short")
 	}
 	flags := b[0]
-	if flags&^flagTokenBase64 != 0 {
+	if flags&^knownFlags != 0 {
 		return Claims{}, errors.New("unknown flags")
 	}
 	b = b[1:]
@@ -190,6 +224,21 @@ func decodeClaims(b []byte) (Claims, error) {
 			return Claims{}, fmt.Errorf("field %d: bad length", i)
 		}
 		f[i] = b[n : n+int(l)]
+		b = b[n+int(l):]
+	}
+	var minApprovals int
+	var requestedBy string
+	if flags&flagPolicy != 0 {
+		m, n := binary.Uvarint(b)
+		if n <= 0 || m < 1 || m > MaxMinApprovals {
+			return Claims{}, errors.New("bad minApprovals")
+		}
+		b = b[n:]
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return Claims{}, errors.New("requestedBy: bad length")
+		}
+		minApprovals, requestedBy = int(m), string(b[n:n+int(l)])
 		b = b[n+int(l):]
 	}
 	if len(b) != 0 {
@@ -208,9 +257,11 @@ func decodeClaims(b []byte) (Claims, error) {
 			Error: string(f[5]),
 			Cause: string(f[6]),
 		},
-		Recipient:   string(f[7]),
-		RedirectURL: string(f[8]),
-		ExpiresAt:   time.Unix(int64(exp), 0).UTC(),
+		Recipient:    string(f[7]),
+		RedirectURL:  string(f[8]),
+		ExpiresAt:    time.Unix(int64(exp), 0).UTC(),
+		MinApprovals: minApprovals,
+		RequestedBy:  requestedBy,
 	}
 	if len(f[4]) > 0 {
 		c.Action.Output = append([]byte(nil), f[4]...)

@@ -69,6 +69,16 @@ func TestRoundTrip(t *testing.T) {
 			ExpiresAt: now.Add(time.Minute),
 		}},
 		{"heartbeat", Claims{TaskToken: "t", Action: approval.Action{Name: "snooze", Type: approval.Heartbeat}, ExpiresAt: now.Add(time.Second)}},
+		{"quorum and requester", func() Claims {
+			c := sampleClaims(sfnToken(t, 2048))
+			c.MinApprovals, c.RequestedBy = 3, "Ann Requester <ann@example.com>"
+			return c
+		}()},
+		{"requester only", func() Claims {
+			c := sampleClaims("tok")
+			c.MinApprovals, c.RequestedBy = 1, "ann@example.com"
+			return c
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,6 +265,49 @@ func TestURLLength(t *testing.T) {
 			t.Errorf("%s: URL has %d characters, want < 2300", a.Name, len(u))
 		}
 		t.Logf("%s: %d characters", a.Name, len(u))
+	}
+}
+
+// A request's approver policy costs a link a few bytes, so the promise holds
+// for a quorum request with a requester too.
+func TestURLLengthWithPolicy(t *testing.T) {
+	kr := mustKeyring(t, testKey(t))
+	token := sfnToken(t, 2048)
+	for _, a := range approval.DefaultActions() {
+		u, err := kr.URL("https://approvals.example.com", Claims{
+			TaskToken: token, Action: a, Recipient: "approver.name@example.com", ExpiresAt: now.Add(72 * time.Hour),
+			MinApprovals: 50, RequestedBy: "requester.name@example.com",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u) >= 2300 {
+			t.Errorf("%s: URL has %d characters, want < 2300", a.Name, len(u))
+		}
+	}
+}
+
+// Links minted before the approver policy existed have no policy tail;
+// they open as a quorum of one with no requester, and a request without a
+// policy still mints exactly that layout (so a redeemer of before opens it).
+func TestLinkWithoutPolicy(t *testing.T) {
+	old := []byte{0}                                // flags: token stored as is
+	old = append(old, 0x80, 0xa0, 0xa6, 0xe7, 0x06) // expiry, uvarint
+	for _, f := range []string{"tok", "approve", "", "success", "", "", "", "ben@example.com", ""} {
+		old = append(old, byte(len(f)))
+		old = append(old, f...)
+	}
+	c, err := decodeClaims(old)
+	if err != nil {
+		t.Fatalf("decode a link of before: %v", err)
+	}
+	if c.MinApprovals != 0 || c.RequestedBy != "" || c.Quorum() != 1 || c.Recipient != "ben@example.com" {
+		t.Errorf("got MinApprovals %d, RequestedBy %q, Quorum %d, Recipient %q", c.MinApprovals, c.RequestedBy, c.Quorum(), c.Recipient)
+	}
+	plain := encodeClaims(Claims{TaskToken: "tok", Action: approval.Action{Name: "approve", Type: approval.Success},
+		Recipient: "ben@example.com", ExpiresAt: c.ExpiresAt, MinApprovals: 1})
+	if string(plain) != string(old) {
+		t.Errorf("a request without a policy minted\n%x\nwant the layout of before\n%x", plain, old)
 	}
 }
 

@@ -91,6 +91,15 @@ type Redeemer struct {
 	// Forbidden counts requests by a signed-in user who is not the link's
 	// recipient.
 	Forbidden prometheus.Counter
+	// Votes counts POSTs through the votes table by result (VoteResults),
+	// and the confirmation pages whose count could not be read.
+	Votes *prometheus.CounterVec // result
+	// QuorumCompletions counts tasks this redeemer completed through the
+	// votes table, by type: success at quorum, failure on a veto.
+	QuorumCompletions *prometheus.CounterVec // type
+	// VoteConflicts counts conditional writes to the votes table that lost
+	// to another caller's.
+	VoteConflicts prometheus.Counter
 }
 
 // SignInReasons are the reason label values of
@@ -100,6 +109,20 @@ var SignInReasons = []string{
 	"missing", "malformed", "alg", "signer", "kid_unknown", "signature", "expired",
 	"email_unverified", "keys_unavailable",
 }
+
+// Vote results: the votes package's outcomes, and the errors.
+const (
+	VoteError       = "error"       // the table or Step Functions refused
+	VoteUnavailable = "unavailable" // the table or Step Functions could not be reached
+	VoteTallyError  = "tally_error" // a confirmation page could not count the votes
+)
+
+// VoteResults are the values of approvals_redeemer_votes_total's result label.
+var VoteResults = []string{"vote_recorded", "already_voted", "decided", "extended", "gone", "busy",
+	VoteError, VoteUnavailable, VoteTallyError}
+
+// CompletionTypes are the values of quorum_completions_total's type label.
+var CompletionTypes = []string{"success", "failure"}
 
 // Routes are the redeemer's route labels.
 var Routes = []string{"link_get", "link_post", "other"}
@@ -131,9 +154,21 @@ func NewRedeemer(reg prometheus.Registerer) *Redeemer {
 			Help: "Link requests refused for their load balancer sign-in, by reason."}, []string{"reason"}),
 		Forbidden: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "forbidden_total",
 			Help: "Link requests by a signed-in user who is not the link's recipient (403)."}),
+		Votes: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "votes_total",
+			Help: "POSTs through the votes table, by result; tally_error counts confirmation pages without a count."}, []string{"result"}),
+		QuorumCompletions: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "quorum_completions_total",
+			Help: "Tasks completed through the votes table by this redeemer, by type (success at quorum, failure on a veto)."}, []string{"type"}),
+		VoteConflicts: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "vote_conflicts_total",
+			Help: "Conditional writes to the votes table that lost to another caller's."}),
 	}
 	for _, r := range SignInReasons {
 		m.SignInFailures.WithLabelValues(r)
+	}
+	for _, r := range VoteResults {
+		m.Votes.WithLabelValues(r)
+	}
+	for _, t := range CompletionTypes {
+		m.QuorumCompletions.WithLabelValues(t)
 	}
 	for _, r := range LinkResults {
 		m.LinkChecks.WithLabelValues(r)

@@ -13,6 +13,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/templates"
 	"github.com/sfn-approvals/sfn-approvals/validate"
+	"github.com/sfn-approvals/sfn-approvals/votes"
 )
 
 // Config is everything the redeemer needs. cmd/redeemer fills it from flags
@@ -31,6 +32,15 @@ type Config struct {
 	// Templates holds pages/*.html.tmpl and pages/style.css; nil means the
 	// embedded ones (APPROVALS_TEMPLATES_DIR overlays them).
 	Templates fs.FS
+
+	// VotesTable is the DynamoDB votes table (APPROVALS_VOTES_TABLE). With
+	// it, every decision goes through the table (votes.Store): quorums,
+	// vetoes, one vote per approver, and a gone page that names who
+	// decided. Empty: the first decision completes the task, as before.
+	VotesTable string
+	// VotesClient reaches the table; Run builds it from the AWS
+	// configuration. Required with VotesTable.
+	VotesClient votes.Table
 
 	// Retry bounds the Step Functions retries of one POST; zero means
 	// awsx.DefaultRetryPolicy (about 20 s in all).

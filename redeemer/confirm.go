@@ -38,5 +38,7 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 		s.respond(w, r, v)
 		return
 	}
-	s.respond(w, r, view{outcome: outConfirm, claims: &c, signedIn: id, formAction: r.URL.EscapedPath()})
+	v = view{outcome: outConfirm, claims: &c, signedIn: id, formAction: r.URL.EscapedPath()}
+	s.tally(r.Context(), c, &v)
+	s.respond(w, r, v)
 }

@@ -1,9 +1,7 @@
 package redeemer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,15 +16,8 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
+	"github.com/sfn-approvals/sfn-approvals/votes"
 )
-
-// goneCodes are Step Functions' answers for a task that can no longer be
-// completed: answered already, timed out, or its execution ended.
-var goneCodes = map[string]bool{
-	"TaskTimedOut":     true,
-	"TaskDoesNotExist": true,
-	"InvalidToken":     true,
-}
 
 // decide answers POST: verify the link (and sign-in) again (the form is not
 // trusted to be ours), check the comment (or a JSON callback's body), and
@@ -50,6 +41,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		Comment:   in.comment,
 		Payload:   approval.RawJSON(in.payload),
 		Identity:  id,
+	}
+	if s.votes != nil {
+		s.vote(w, r, c, id, d)
+		return
 	}
 	out := s.complete(r.Context(), c, d)
 	v = view{outcome: out, claims: &c, signedIn: id, decidedAt: d.DecidedAt}
@@ -111,7 +106,35 @@ func (s *Server) complete(reqCtx context.Context, c link.Claims, d approval.Deci
 	defer s.m.InFlightPosts.Dec()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), s.cfg.Retry.MaxElapsed)
 	defer cancel()
-	attempts := 0
+	attempts, err := s.callSFN(ctx, op, c.TaskToken, attrs, call)
+	attrs = append(attrs, "operation", op, "attempts", attempts)
+
+	switch {
+	case err == nil:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeRecorded).Inc()
+		s.log.Info("decision recorded", attrs...)
+		if c.Action.Type == approval.Heartbeat {
+			return outExtended
+		}
+		return outRecorded
+	case votes.GoneCode(err) != "":
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeGone).Inc()
+		s.log.Info("task already answered or timed out", append(attrs, "error_code", awsx.ErrorCode(err))...)
+		return outGone
+	case awsx.Retryable(err) || errors.Is(err, errAttemptTimeout) || ctx.Err() != nil:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeUnavailable).Inc()
+		s.log.Warn("step functions unavailable", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+		return outUnavailable
+	default:
+		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeError).Inc()
+		s.log.Error("step functions refused the decision", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+		return outError
+	}
+}
+
+// callSFN makes one Step Functions call with the POST's retries: each
+// attempt bounded by AttemptTimeout, the whole by ctx and the retry budget.
+func (s *Server) callSFN(ctx context.Context, op, token string, attrs []any, call func(context.Context) error) (attempts int, err error) {
 	err = awsx.Retry(ctx, s.cfg.Retry, func(ctx context.Context) error {
 		attempts++
 		actx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
@@ -127,31 +150,9 @@ func (s *Server) complete(reqCtx context.Context, c link.Claims, d approval.Deci
 	}, func(err error, wait time.Duration) {
 		s.m.SFNRetries.WithLabelValues(op).Inc()
 		s.log.Warn("step functions call retried", append(attrs, "operation", op, "attempt", attempts,
-			"wait", wait, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
+			"wait", wait, "error_code", awsx.ErrorCode(err), "error", redact(err, token))...)
 	})
-	attrs = append(attrs, "operation", op, "attempts", attempts)
-
-	switch {
-	case err == nil:
-		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeRecorded).Inc()
-		s.log.Info("decision recorded", attrs...)
-		if c.Action.Type == approval.Heartbeat {
-			return outExtended
-		}
-		return outRecorded
-	case goneCodes[awsx.ErrorCode(err)]:
-		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeGone).Inc()
-		s.log.Info("task already answered or timed out", append(attrs, "error_code", awsx.ErrorCode(err))...)
-		return outGone
-	case awsx.Retryable(err) || errors.Is(err, errAttemptTimeout) || ctx.Err() != nil:
-		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeUnavailable).Inc()
-		s.log.Warn("step functions unavailable", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
-		return outUnavailable
-	default:
-		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeError).Inc()
-		s.log.Error("step functions refused the decision", append(attrs, "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))...)
-		return outError
-	}
+	return attempts, err
 }
 
 // prepare builds the Step Functions call for the link's action.
@@ -188,39 +189,18 @@ func (s *Server) prepare(c link.Claims, d approval.Decision) (op string, call fu
 	return "", nil, fmt.Errorf("unknown action type %q", c.Action.Type)
 }
 
-// SuccessOutput is the SendTaskSuccess output for a success action: the
-// action's output object's keys at top level, plus the decision under
-// approval.DecisionKey (which replaces any key of that name).
+// SuccessOutput is the SendTaskSuccess output of a success action decided
+// by one approver: as votes.SuccessOutput gives at quorum, with d the only
+// approving vote, so a state machine reads decisions the same way with or
+// without a votes table.
 func SuccessOutput(a approval.Action, d approval.Decision) (string, error) {
-	fields := map[string]json.RawMessage{}
-	if raw := bytes.TrimSpace(a.Output); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		if raw[0] != '{' {
-			return "", errors.New("action output is not a JSON object")
-		}
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return "", fmt.Errorf("action output: %w", err)
-		}
-	}
-	db, err := json.Marshal(d)
-	if err != nil {
-		return "", fmt.Errorf("encode decision: %w", err)
-	}
-	fields[approval.DecisionKey] = db
-	b, err := json.Marshal(fields)
-	if err != nil {
-		return "", fmt.Errorf("encode output: %w", err)
-	}
-	return string(b), nil
+	return votes.SuccessOutput(a.Output, d, []approval.Decision{d})
 }
 
-// FailureCause is the SendTaskFailure cause for a failure action: JSON of
-// approval.FailureCause, the action's cause as "message" beside the decision.
+// FailureCause is the SendTaskFailure cause of a failure action decided by
+// one approver: votes.FailureCause with no approvals before it.
 func FailureCause(a approval.Action, d approval.Decision) (string, error) {
-	b, err := json.Marshal(approval.FailureCause{Message: a.Cause, Decision: d})
-	if err != nil {
-		return "", fmt.Errorf("encode cause: %w", err)
-	}
-	return string(b), nil
+	return votes.FailureCause(a.Cause, d, nil)
 }
 
 // errAttemptTimeout stands for one attempt that ran out of time. It is a

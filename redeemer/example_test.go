@@ -10,7 +10,7 @@ import (
 )
 
 // The output of SendTaskSuccess: the action's output at top level, the
-// decision beside it.
+// decision beside it, and every approving vote (here the one) in decisions.
 func ExampleSuccessOutput() {
 	a := approval.Action{Name: "approve", Type: approval.Success, Output: json.RawMessage(`{"approved": true}`)}
 	d := approval.Decision{Action: "approve", Approver: "ben@example.com",
@@ -18,11 +18,12 @@ func ExampleSuccessOutput() {
 	out, _ := redeemer.SuccessOutput(a, d)
 	fmt.Println(out)
 	// Output:
-	// {"approved":true,"decision":{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z","comment":"ship it"}}
+	// {"approved":true,"decision":{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z","comment":"ship it"},"decisions":[{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z","comment":"ship it"}]}
 }
 
 // The cause of SendTaskFailure (its error is the action's, here "Rejected"):
-// the action's cause as "message", and the decision.
+// the action's cause as "message", the decision, and the approvals before it
+// (none, without a quorum).
 func ExampleFailureCause() {
 	a := approval.DefaultActions()[1]
 	d := approval.Decision{Action: a.Name, Approver: "ben@example.com",
@@ -30,5 +31,5 @@ func ExampleFailureCause() {
 	cause, _ := redeemer.FailureCause(a, d)
 	fmt.Println(a.Error, cause)
 	// Output:
-	// Rejected {"message":"Rejected by approver","decision":{"action":"reject","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z"}}
+	// Rejected {"message":"Rejected by approver","decision":{"action":"reject","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z"},"decisions":[]}
 }

@@ -78,6 +78,13 @@ type view struct {
 	commentErr string
 	formAction string
 	redirect   string // where a recorded decision sends the approver
+	// The votes table's view of the request: tallied says approvals and
+	// required are known; decided is the request's decision (gone), earlier
+	// this approver's own vote (already_voted).
+	tallied             bool
+	approvals, required int
+	decided             *approval.Decision
+	earlier             *approval.Decision
 }
 
 // pageData is what the HTML templates see.
@@ -89,6 +96,14 @@ type pageData struct {
 	DecidedAt, DecidedAtISO                 string
 	FormAction, Comment, CommentError       string
 	MaxComment                              int
+	// Tallied: the request's votes were counted, Approvals of Required.
+	Tallied             bool
+	Approvals, Required int
+	// DecidedBy, DecidedAction and DecidedAt(ISO) name the request's
+	// decision on a gone page, when the votes table has it.
+	DecidedBy, DecidedAction string
+	// EarlierAction is the approver's earlier vote (already_voted).
+	EarlierAction string
 }
 
 // jsonBody is the answer to a client that sends Accept: application/json.
@@ -105,6 +120,12 @@ type jsonBody struct {
 	DecidedAt   *time.Time `json:"decidedAt,omitempty"`
 	Comment     string     `json:"comment,omitempty"`
 	RedirectURL string     `json:"redirectUrl,omitempty"`
+	// With the votes table: approvals so far and required (vote_recorded,
+	// already_voted, confirm), and who decided (gone).
+	Approvals     *int   `json:"approvals,omitempty"`
+	Required      *int   `json:"required,omitempty"`
+	DecidedBy     string `json:"decidedBy,omitempty"`
+	DecidedAction string `json:"decidedAction,omitempty"`
 }
 
 // wantsJSON reports whether the client asked for JSON by name, or sent a
@@ -166,6 +187,13 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 	if !v.decidedAt.IsZero() {
 		d.DecidedAt = v.decidedAt.UTC().Format(humanTime)
 		d.DecidedAtISO = v.decidedAt.UTC().Format(time.RFC3339)
+	}
+	d.Tallied, d.Approvals, d.Required = v.tallied, v.approvals, v.required
+	if v.decided != nil && v.Name == outGone.Name {
+		d.DecidedBy, d.DecidedAction = v.decided.Approver, v.decided.Action
+	}
+	if v.earlier != nil {
+		d.EarlierAction = v.earlier.Action
 	}
 	name := "outcome.html.tmpl"
 	if v.formAction != "" {
@@ -231,6 +259,12 @@ func (s *Server) respondJSON(w http.ResponseWriter, v view) {
 		b.DecidedAt = &v.decidedAt
 	}
 	b.RedirectURL = v.redirect
+	if v.tallied {
+		b.Approvals, b.Required = &v.approvals, &v.required
+	}
+	if v.decided != nil && v.Name == outGone.Name {
+		b.DecidedBy, b.DecidedAction = v.decided.Approver, v.decided.Action
+	}
 	out, _ := json.Marshal(b)
 	out = append(out, '\n')
 	w.Header().Set("Content-Type", "application/json")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
@@ -48,10 +49,21 @@ func Run(ctx context.Context, cfg Config) error {
 	// own, stacked underneath, would multiply attempts and blow the budget.
 	client := sfn.NewFromConfig(awsCfg, func(o *sfn.Options) { o.Retryer = aws.NopRetryer{} })
 
+	if cfg.VotesTable != "" && cfg.VotesClient == nil {
+		// The SDK's own retries stay on for the table: its calls are single
+		// conditional writes and reads, safe to repeat (a repeated write
+		// that had succeeded loses its condition, which the store reads as
+		// "look again").
+		cfg.VotesClient = dynamodb.NewFromConfig(awsCfg)
+	}
+
 	reg := metrics.NewRegistry()
 	s, err := New(cfg, client, reg, log)
 	if err != nil {
 		return err
+	}
+	if err := s.CheckVotes(ctx); err != nil {
+		return fmt.Errorf("APPROVALS_VOTES_TABLE: %w", err)
 	}
 	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {

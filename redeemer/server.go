@@ -37,6 +37,7 @@ var _ taskCompleter = (*sfn.Client)(nil)
 type Server struct {
 	cfg      Config
 	sfn      taskCompleter
+	votes    voteStore // nil: no votes table
 	m        *metrics.Redeemer
 	log      *slog.Logger
 	pages    *template.Template
@@ -86,6 +87,11 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 		}
 		if s.verifier, err = identity.New(cfg.ALB); err != nil {
 			return nil, fmt.Errorf("redeemer config: ALB sign-in: %w", err)
+		}
+	}
+	if cfg.VotesTable != "" {
+		if s.votes, err = s.newVoteStore(); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.RateLimit > 0 { // not RateLimitOff

@@ -322,11 +322,13 @@ func TestPostSuccess(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(in.Output)), &got); err != nil {
 		t.Fatal(err)
 	}
+	decision := map[string]any{"action": "approve", "approver": "ben@example.com",
+		"decidedAt": "2026-11-25T09:30:15Z", "comment": "Looks good <b>ship it</b>\nthanks"}
 	want := map[string]any{
-		"approved": true,
-		"ticket":   map[string]any{"id": 42.0, "amount": 12.5},
-		"decision": map[string]any{"action": "approve", "approver": "ben@example.com",
-			"decidedAt": "2026-11-25T09:30:15Z", "comment": "Looks good <b>ship it</b>\nthanks"},
+		"approved":  true,
+		"ticket":    map[string]any{"id": 42.0, "amount": 12.5},
+		"decision":  decision,
+		"decisions": []any{decision},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("output (-want +got):\n%s", d)
@@ -342,7 +344,8 @@ func TestPostSuccessWithoutOutputOrComment(t *testing.T) {
 	if w := b.do(post(b.path(t, a), "")); w.Code != http.StatusOK {
 		t.Fatalf("POST = %d", w.Code)
 	}
-	want := `{"decision":{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z"}}`
+	want := `{"decision":{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z"},` +
+		`"decisions":[{"action":"approve","approver":"ben@example.com","decidedAt":"2026-11-25T09:30:15Z"}]}`
 	if got := aws.ToString(b.sfn.successes[0].Output); got != want {
 		t.Errorf("output = %s\nwant %s", got, want)
 	}

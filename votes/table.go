@@ -136,7 +136,9 @@ func (s *Store) putNew(ctx context.Context, item any) error {
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	})
-	if err != nil && !conditionFailed(err) {
+	if conditionFailed(err) {
+		s.onLost()
+	} else if err != nil {
 		return s.tableErr("put", err)
 	}
 	return err
@@ -166,7 +168,9 @@ func (s *Store) updateCompletion(ctx context.Context, pk string, seenLease int64
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	})
-	if err != nil && !conditionFailed(err) {
+	if conditionFailed(err) {
+		s.onLost()
+	} else if err != nil {
 		return s.tableErr("update", err)
 	}
 	return err

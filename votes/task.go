@@ -47,9 +47,10 @@ func (t sfnTask) Heartbeat(ctx context.Context, token string) error {
 	return err
 }
 
-// goneCode returns Step Functions' error code when err says the task can no
+// GoneCode returns Step Functions' error code when err says the task can no
 // longer be completed (answered already, timed out, execution ended), else "".
-func goneCode(err error) string {
+// The redeemer classifies its own calls with it too.
+func GoneCode(err error) string {
 	switch code := awsx.ErrorCode(err); code {
 	case "TaskTimedOut", "TaskDoesNotExist", "InvalidToken":
 		return code

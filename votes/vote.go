@@ -30,6 +30,10 @@ type Config struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// OnConflict, if set, is called for each conditional write that lost
+	// to another caller's (a metric: many mean approvers racing, or a
+	// caller retrying a write that had succeeded).
+	OnConflict func()
 }
 
 // DefaultLease is Config.Lease's default: well above the redeemer's retry
@@ -45,6 +49,7 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+	onLost  func()
 }
 
 // New returns a Store for the table named in cfg.
@@ -55,7 +60,7 @@ func New(table Table, task Task, cfg Config) (*Store, error) {
 	if table == nil || task == nil {
 		return nil, errors.New("votes: table and task are required")
 	}
-	s := &Store{table: table, task: task, name: cfg.Table, lease: cfg.Lease, timeout: cfg.Timeout, now: cfg.Now, log: cfg.Logger}
+	s := &Store{table: table, task: task, name: cfg.Table, lease: cfg.Lease, timeout: cfg.Timeout, now: cfg.Now, log: cfg.Logger, onLost: cfg.OnConflict}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
 	}
@@ -67,6 +72,9 @@ func New(table Table, task Task, cfg Config) (*Store, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.onLost == nil {
+		s.onLost = func() {}
 	}
 	return s, nil
 }
@@ -331,7 +339,7 @@ func (s *Store) deliver(ctx context.Context, v Vote, c completionItem) (Result, 
 	} else {
 		err = s.task.Succeed(ctx, v.TaskToken, c.Output)
 	}
-	code := goneCode(err)
+	code := GoneCode(err)
 	// Record under a context of our own: Step Functions has answered, and
 	// that must not be lost to the approver closing the tab.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
@@ -366,7 +374,7 @@ func (s *Store) heartbeat(ctx context.Context, v Vote) (Result, bool, error) {
 	if err == nil {
 		return Result{Outcome: Extended}, false, nil
 	}
-	if code := goneCode(err); code != "" {
+	if code := GoneCode(err); code != "" {
 		return Result{Outcome: Gone, Reason: code}, false, nil
 	}
 	return Result{}, false, fmt.Errorf("send heartbeat: %w", err)

@@ -22,7 +22,10 @@ type Handler struct {
 	ConfigurationSet string // optional SES configuration set
 	Templates        *Templates
 	DefaultExpiry    time.Duration
-	Email            emailSender
+	// VotesTable says the votes table is configured: requests may ask for
+	// more than one approval.
+	VotesTable bool
+	Email      emailSender
 	// Channels are the configured channels requests may name; Poster
 	// posts to them.
 	Channels channel.Config
@@ -133,7 +136,8 @@ func (h *Handler) HandleSent(ctx context.Context, body []byte, sent time.Time) r
 
 // decodeOptions are the options Handle decodes requests with.
 func (h *Handler) decodeOptions() DecodeOptions {
-	return DecodeOptions{Now: h.now(), DefaultExpiry: h.DefaultExpiry, Templates: h.Templates, Channels: h.Channels}
+	return DecodeOptions{Now: h.now(), DefaultExpiry: h.DefaultExpiry, Templates: h.Templates, Channels: h.Channels,
+		VotesTable: h.VotesTable}
 }
 
 // panicResult is the result for a message whose handling panicked: it is

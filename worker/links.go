@@ -10,13 +10,19 @@ import (
 // one place links are made, for emails, channels and Links alike.
 func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string) ([]ActionLink, error) {
 	out := make([]ActionLink, 0, len(req.Actions))
+	var requestedBy string
+	if req.RequestedBy != nil {
+		requestedBy = req.RequestedBy.Address
+	}
 	for _, a := range req.Actions {
 		u, err := kr.URL(baseURL, link.Claims{
-			TaskToken:   req.TaskToken,
-			Action:      a,
-			Recipient:   recipient,
-			ExpiresAt:   req.ExpiresAt,
-			RedirectURL: req.RedirectURL,
+			TaskToken:    req.TaskToken,
+			Action:       a,
+			Recipient:    recipient,
+			ExpiresAt:    req.ExpiresAt,
+			RedirectURL:  req.RedirectURL,
+			MinApprovals: req.MinApprovals,
+			RequestedBy:  requestedBy,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("mint link for action %q: %w", a.Name, err)

@@ -30,6 +30,10 @@ type EmailData struct {
 	Recipient     string // the bare address the links belong to
 	RecipientName string // display name from the request, may be empty
 	Notification  bool
+	// MinApprovals is how many approvers must approve (1: the first
+	// decision decides); RequestedBy the requester's address, or "".
+	MinApprovals int
+	RequestedBy  string
 }
 
 // ActionLink is one button: the action and this recipient's link for it.

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/channel"
 	"github.com/sfn-approvals/sfn-approvals/validate"
+	"github.com/sfn-approvals/sfn-approvals/votes"
 )
 
 // Limits of the request contract. Outputs, causes and labels travel inside
@@ -69,6 +71,13 @@ type Request struct {
 	Actions     []approval.Action
 	ExpiresAt   time.Time // whole seconds; zero for a notification that gives none
 	RedirectURL string
+	// MinApprovals is how many distinct approvers must choose a success
+	// action (default 1; 0 for a notification).
+	MinApprovals int
+	// RequestedBy is the requester, who gets no links and can never
+	// decide; already dropped from To and Cc. Nil when the request names
+	// none.
+	RequestedBy *mail.Address
 }
 
 // Notification reports whether r only sends an email: it has no task token
@@ -102,6 +111,9 @@ type DecodeOptions struct {
 	// Channels is the configured set (APPROVALS_CHANNELS) a request's
 	// "channels" must name; the zero value has none.
 	Channels channel.Config
+	// VotesTable says a votes table is configured (APPROVALS_VOTES_TABLE):
+	// without one, a request may not ask for more than one approval.
+	VotesTable bool
 }
 
 // ValidationError lists every problem found in a request body.
@@ -123,7 +135,7 @@ func (e *ValidationError) Malformed() bool { return e.taskToken == "" }
 
 // requestFields are the keys a request may have, in the order problems are
 // reported.
-var requestFields = []string{"taskToken", "to", "cc", "channels", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl"}
+var requestFields = []string{"taskToken", "to", "cc", "channels", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl", "minApprovals", "requestedBy"}
 
 // DecodeRequest decodes and validates an SQS message body against the
 // request contract. Keys match exactly (JSON's usual case-insensitive match
@@ -194,6 +206,7 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 	d.actions(r, hasToken)
 	d.expiry(r, hasToken, now, sent, defExpiry)
 	d.redirect(r)
+	d.policy(r, hasToken, opts.VotesTable)
 
 	if len(d.problems) > 0 {
 		return nil, &ValidationError{Problems: d.problems, taskToken: r.TaskToken}
@@ -571,6 +584,9 @@ func (d *decoder) output(where string, out json.RawMessage) json.RawMessage {
 	if _, ok := obj[approval.DecisionKey]; ok {
 		d.problemf("%s: output may not use the key %q (the decision goes there)", where, approval.DecisionKey)
 	}
+	if _, ok := obj[votes.DecisionsKey]; ok {
+		d.problemf("%s: output may not use the key %q (the approving votes go there)", where, votes.DecisionsKey)
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, out); err != nil {
 		d.problemf("%s: output must be a JSON object", where)
@@ -643,6 +659,78 @@ func (d *decoder) redirect(r *Request) {
 	if _, err := validate.URL(r.RedirectURL); err != nil {
 		d.problemf("redirectUrl: %s %v", quote(r.RedirectURL), err)
 	}
+}
+
+// policy reads minApprovals and requestedBy, drops the requester from the
+// approvers, and checks that enough approvers are left.
+func (d *decoder) policy(r *Request, hasToken bool, votesTable bool) {
+	if !hasToken {
+		for _, k := range []string{"minApprovals", "requestedBy"} {
+			if d.present(k) {
+				d.problemf("%s: a notification (no taskToken) has no approvers", k)
+			}
+		}
+		return
+	}
+	var by string
+	if d.field("requestedBy", &by, "an email address (a string)") {
+		a, err := validate.Address(by)
+		switch {
+		case errors.Is(err, validate.ErrLineBreak):
+			d.problemf("requestedBy: line break in address")
+		case err != nil:
+			d.problemf("requestedBy: %s %v", quote(by), err)
+		default:
+			r.RequestedBy = &a
+			// The requester may be among the recipients (a team list
+			// copied into the request): they get no email with links.
+			drop := func(list []mail.Address) []mail.Address {
+				return slices.DeleteFunc(list, func(x mail.Address) bool { return strings.EqualFold(x.Address, a.Address) })
+			}
+			r.To, r.Cc = drop(r.To), drop(r.Cc)
+		}
+	}
+	r.MinApprovals = 1
+	if d.present("minApprovals") {
+		n, ok := d.minApprovals()
+		if !ok {
+			return
+		}
+		r.MinApprovals = n
+	}
+	// A channel is one approver (one vote per channel with link identity).
+	eligible := len(r.To) + len(r.Cc) + len(r.Channels)
+	switch {
+	case eligible == 0 && r.RequestedBy != nil && d.present("to"):
+		d.problemf("to, cc: no approver left once requestedBy %s is left out (the requester cannot decide)", quote(r.RequestedBy.Address))
+	case eligible > 0 && r.MinApprovals > eligible:
+		d.problemf("minApprovals: %d, but only %d eligible approvers (to, cc and channels, without requestedBy)", r.MinApprovals, eligible)
+	}
+	if r.MinApprovals > 1 && !votesTable {
+		d.problemf("minApprovals: %d needs the votes table, and this service has none (APPROVALS_VOTES_TABLE)", r.MinApprovals)
+	}
+}
+
+// minApprovals reads the field as a whole number from 1 to MaxRecipients.
+func (d *decoder) minApprovals() (int, bool) {
+	dec := json.NewDecoder(bytes.NewReader(d.raw["minApprovals"]))
+	dec.UseNumber()
+	var v any
+	_ = dec.Decode(&v) // the body is valid JSON already
+	num, isNumber := v.(json.Number)
+	n, err := strconv.ParseInt(string(num), 10, 32)
+	switch {
+	case !isNumber || err != nil:
+		d.problemf("minApprovals: must be a whole number")
+		return 0, false
+	case n < 1:
+		d.problemf("minApprovals: must be at least 1")
+		return 0, false
+	case n > MaxRecipients:
+		d.problemf("minApprovals: %d, at most %d (the most recipients a request has)", n, MaxRecipients)
+		return 0, false
+	}
+	return int(n), true
 }
 
 // jsonProblem turns a decoding error into words that do not echo the input.

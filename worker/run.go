@@ -33,8 +33,12 @@ type Config struct {
 	MetricsAddr      string // admin listener for /metrics and /healthz; empty: none
 	TemplatesDir     string // optional overlay of the embedded templates
 	ConfigurationSet string // optional SES configuration set
-	DefaultExpiry    time.Duration
-	ShutdownGrace    time.Duration
+	// VotesTable is the votes table's name (APPROVALS_VOTES_TABLE); the
+	// worker never reads it, but requests with minApprovals above 1 are
+	// accepted only when the redeemer has one.
+	VotesTable    string
+	DefaultExpiry time.Duration
+	ShutdownGrace time.Duration
 	// VisibilityTimeout is asked for at receive and renewed while a
 	// message is worked on.
 	VisibilityTimeout time.Duration
@@ -138,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 			ConfigurationSet: cfg.ConfigurationSet,
 			Templates:        tmpls,
 			DefaultExpiry:    defExpiry,
+			VotesTable:       cfg.VotesTable != "",
 			// The SDK's default retryer (3 quick attempts) stays on for SES
 			// and Step Functions: see Handler.send.
 			Email:    sesv2.NewFromConfig(awsCfg),

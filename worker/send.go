@@ -72,6 +72,10 @@ func (h *Handler) compose(req *Request) ([]email, error) {
 			Recipient:     to.Address,
 			RecipientName: to.Name,
 			Notification:  req.Notification(),
+			MinApprovals:  req.MinApprovals,
+		}
+		if req.RequestedBy != nil {
+			d.RequestedBy = req.RequestedBy.Address
 		}
 		links, err := mintLinks(h.Keyring, h.BaseURL, req, to.Address)
 		if err != nil {

@@ -45,6 +45,7 @@ func parseConfigTo(args []string, lookup func(string) (string, bool), usage io.W
 	e.String(&cfg.Identity, "identity", "APPROVALS_IDENTITY", redeemer.IdentityLink, "who the approver is: link (whoever holds the link) or alb (the user the load balancer signed in, who must be the link's recipient)", false)
 	e.String(&cfg.ALB.ALBARN, "alb-arn", "APPROVALS_ALB_ARN", "", "ARN of the load balancer that signs users in (required with identity alb)", false)
 	e.String(&cfg.ALB.KeysURL, "alb-keys-url", "APPROVALS_ALB_KEYS_URL", "", "where the load balancer's public keys are fetched, as URL/{kid} (default https://public-keys.auth.elb.REGION.amazonaws.com, REGION from the ARN)", false)
+	e.String(&cfg.VotesTable, "votes-table", "APPROVALS_VOTES_TABLE", "", "DynamoDB votes table (pk, sk strings; TTL ttl): every decision goes through it, M-of-N approvals and vetoes; checked at start", false)
 	e.Duration(&cfg.AttemptTimeout, "aws-timeout", "APPROVALS_AWS_TIMEOUT", awsx.DefaultTimeout, "deadline of each Step Functions call attempt; a call past it is retried within the decision's budget", awsx.MinTimeout, awsx.MaxTimeout)
 	e.Check(func() error {
 		limit, err := parseRateLimit(rateLimit)

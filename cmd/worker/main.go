@@ -54,6 +54,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), stderr io.Wr
 	s.String(&cfg.MetricsAddr, "metrics-addr", "APPROVALS_METRICS_ADDR", ":9090", "admin listener for /metrics and /healthz", false)
 	s.String(&cfg.TemplatesDir, "templates-dir", "APPROVALS_TEMPLATES_DIR", "", "directory whose email/NAME.{html,txt}.tmpl override or add to the embedded templates", false)
 	s.String(&cfg.ConfigurationSet, "configuration-set", "APPROVALS_CONFIGURATION_SET", "", "SES configuration set for sent emails (optional)", false)
+	s.String(&cfg.VotesTable, "votes-table", "APPROVALS_VOTES_TABLE", "", "DynamoDB votes table, as the redeemer has it; without one a request may not ask for minApprovals above 1", false)
 	s.Duration(&cfg.DefaultExpiry, "default-expiry", "APPROVALS_DEFAULT_EXPIRY", worker.DefaultExpiry, "link lifetime when a request gives neither expiresIn nor expiresAt", time.Minute, worker.MaxExpiry)
 	s.Duration(&cfg.ShutdownGrace, "shutdown-grace", "APPROVALS_SHUTDOWN_GRACE", worker.DefaultShutdownGrace, "time in-flight messages get to finish after SIGTERM", time.Second, 10*time.Minute)
 	s.Duration(&cfg.ReceiveWait, "receive-wait", "APPROVALS_RECEIVE_WAIT", worker.DefaultReceiveWait, "long-poll wait of each receive; a shutdown lets the one in progress finish", time.Second, worker.DefaultReceiveWait)
