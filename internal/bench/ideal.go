@@ -29,6 +29,9 @@ type IdealResult struct {
 	CPU        time.Duration
 	PerEmail   time.Duration
 	Rate       float64
+	// Receives and Deletes count its ReceiveMessage and DeleteMessageBatch
+	// calls.
+	Receives, Deletes int64
 }
 
 // ideal drains n requests from a fresh queue as the least any worker must
@@ -58,7 +61,7 @@ func (r *run) ideal(ctx context.Context, n int) (*IdealResult, error) {
 	cfg = awsx.WithAttemptTimeout(cfg, awsx.DefaultTimeout)
 	queue, ses := sqs.NewFromConfig(cfg), sesv2.NewFromConfig(cfg)
 
-	var done, failed atomic.Int64
+	var done, failed, receives, deletes atomic.Int64
 	errc := make(chan error, 1)
 	fail := func(err error) {
 		failed.Add(1)
@@ -78,6 +81,7 @@ func (r *run) ideal(ctx context.Context, n int) (*IdealResult, error) {
 			for done.Load() < int64(n) && failed.Load() == 0 && ctx.Err() == nil {
 				out, err := queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q),
 					MaxNumberOfMessages: int32(batch), WaitTimeSeconds: 1, VisibilityTimeout: 120})
+				receives.Add(1)
 				if err != nil {
 					fail(fmt.Errorf("receive: %w", err))
 					return
@@ -100,6 +104,7 @@ func (r *run) ideal(ctx context.Context, n int) (*IdealResult, error) {
 				for i, m := range out.Messages {
 					entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
 				}
+				deletes.Add(1)
 				res, err := queue.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q), Entries: entries})
 				if err == nil && len(res.Failed) > 0 {
 					err = fmt.Errorf("%d entries failed, first: %s", len(res.Failed), aws.ToString(res.Failed[0].Message))
@@ -127,7 +132,7 @@ func (r *run) ideal(ctx context.Context, n int) (*IdealResult, error) {
 	}
 	got := int(done.Load())
 	return &IdealResult{Emails: got, EmailBytes: size, CPU: cpu, PerEmail: cpu / time.Duration(max(got, 1)),
-		Rate: float64(got) / el.Seconds()}, nil
+		Rate: float64(got) / el.Seconds(), Receives: receives.Load(), Deletes: deletes.Load()}, nil
 }
 
 // preRendered is the SendEmail input of the worker's approval email for

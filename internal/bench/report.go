@@ -91,6 +91,15 @@ func (r *Report) Markdown() string {
 				o.Concurrency, num(float64(i.EmailBytes)), us(i.PerEmail), ratio)
 			met = ptr(ratio <= 1.15)
 		}
+		if c.SQSCalls != nil {
+			per := func(op string) float64 { return float64(c.SQSCalls[op]) / float64(max(c.Emails, 1)) }
+			result += fmt.Sprintf(". The worker's SQS calls per email: ReceiveMessage %.2f, DeleteMessageBatch %.2f, DeleteMessage %.2f, ChangeMessageVisibility %.2f",
+				per("ReceiveMessage"), per("DeleteMessageBatch"), per("DeleteMessage"), per("ChangeMessageVisibility"))
+			if i := c.Ideal; i != nil {
+				result += fmt.Sprintf(" (the ideal consumer's: ReceiveMessage %.2f, DeleteMessageBatch %.2f)",
+					float64(i.Receives)/float64(max(i.Emails, 1)), float64(i.Deletes)/float64(max(i.Emails, 1)))
+			}
+		}
 		row(fmt.Sprintf("%s (no injected latency, C = %d)", Rows[1], o.Concurrency), result, "≤ 1.15 of the ideal consumer", met)
 		row(fmt.Sprintf("%s (C = %d)", Rows[2], o.Concurrency), fmt.Sprintf("**%.1f MB**", float64(c.MaxRSS)/1e6), "≤ 40 MB", ptr(c.MaxRSS <= 40e6))
 	}

@@ -23,13 +23,15 @@ func TestParseMicroWithThroughput(t *testing.T) {
 func TestMarkdownRatios(t *testing.T) {
 	r := &Report{opts: Options{Concurrency: 64, TokenBytes: 1024},
 		Cost: &CostResult{Emails: 100, CPU: 300 * time.Millisecond, PerEmail: 3 * time.Millisecond, MaxRSS: 41e6,
-			Ideal: &IdealResult{Emails: 100, EmailBytes: 9000, PerEmail: 2 * time.Millisecond}},
+			Ideal:    &IdealResult{Emails: 100, EmailBytes: 9000, PerEmail: 2 * time.Millisecond, Receives: 11, Deletes: 10},
+			SQSCalls: map[string]int64{"ReceiveMessage": 50, "DeleteMessageBatch": 20, "DeleteMessage": 10}},
 		Redeemer: &RedeemerResult{FixedRate: 1000, FixedP99: 6 * time.Millisecond, BareFixedP99: 3 * time.Millisecond, Ratio: 0.8},
 		Micro:    []MicroResult{{Package: "internal/bench/micro", Name: "HandleRequest", NsOp: 140e3, AllocsOp: 81}},
 	}
 	md := r.Markdown()
 	for _, want := range []string{
-		"2000 µs per email; the worker spends **1.50** times it | ≤ 1.15 of the ideal consumer | missed |",
+		"2000 µs per email; the worker spends **1.50** times it. The worker's SQS calls per email: ReceiveMessage 0.50, DeleteMessageBatch 0.20, " +
+			"DeleteMessage 0.10, ChangeMessageVisibility 0.00 (the ideal consumer's: ReceiveMessage 0.11, DeleteMessageBatch 0.10) | ≤ 1.15 of the ideal consumer | missed |",
 		"| **41.0 MB** | ≤ 40 MB | missed |",
 		"| **140 µs**, **81 allocs** | ≤ 150 µs, ≤ 80 allocs | missed |",
 		"vs bare handler 3.00 ms = **2.00** | ≤ 1.5 | missed |",

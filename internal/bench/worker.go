@@ -47,6 +47,9 @@ type CostResult struct {
 	// Ideal is the least CPU per email any consumer spends here, measured
 	// after the worker in the same phase: see run.ideal.
 	Ideal *IdealResult
+	// SQSCalls counts the worker's SQS calls by operation, as the proxy
+	// saw them: how many messages each receive and delete carried.
+	SQSCalls map[string]int64
 }
 
 // SteadyResult is enqueue-to-inbox latency at a fixed request rate.
@@ -244,13 +247,17 @@ func (r *run) cost(ctx context.Context) error {
 	}
 	u := rusageOf(d.exit)
 	window := d.sent.Last.Sub(d.sent.First)
+	calls := map[string]int64{}
+	for _, op := range []string{"ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility"} {
+		calls[op] = r.proxy.Op(faultproxy.SQS, op).Count
+	}
 	ideal, err := r.ideal(ctx, n)
 	if err != nil {
 		return err
 	}
 	r.report.Cost = &CostResult{
 		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
-		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window, Ideal: ideal,
+		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window, Ideal: ideal, SQSCalls: calls,
 	}
 	return nil
 }
