@@ -1,0 +1,170 @@
+package micro
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/worker"
+)
+
+// cannedAWS answers the worker's SQS and SES calls from memory, as the
+// services would: it hands out n copies of body, then empty receives after
+// the long poll's wait, and counts the deletes.
+type cannedAWS struct {
+	n       int64
+	body    string
+	md5     string
+	handed  atomic.Int64
+	deleted atomic.Int64
+	done    chan struct{} // closed when n messages are deleted
+	once    sync.Once
+}
+
+func newCannedAWS(n int, body string) *cannedAWS {
+	sum := md5.Sum([]byte(body))
+	return &cannedAWS{n: int64(n), body: body, md5: hex.EncodeToString(sum[:]), done: make(chan struct{})}
+}
+
+func (c *cannedAWS) deletedSome(k int) {
+	if c.deleted.Add(int64(k)) >= c.n {
+		c.once.Do(func() { close(c.done) })
+	}
+}
+
+func (c *cannedAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if strings.HasPrefix(r.URL.Path, "/v2/email/outbound-emails") {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"MessageId":"m"}`)
+		return
+	}
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	switch op {
+	case "ReceiveMessage":
+		var in struct {
+			MaxNumberOfMessages int
+			WaitTimeSeconds     int
+		}
+		_ = json.Unmarshal(body, &in)
+		type msg struct {
+			MessageId, ReceiptHandle, MD5OfBody, Body string
+			Attributes                                map[string]string
+		}
+		var out struct{ Messages []msg }
+		sent := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		for range max(in.MaxNumberOfMessages, 1) {
+			i := c.handed.Add(1)
+			if i > c.n {
+				break
+			}
+			id := strconv.FormatInt(i, 10)
+			out.Messages = append(out.Messages, msg{MessageId: id, ReceiptHandle: "rh-" + id, MD5OfBody: c.md5, Body: c.body,
+				Attributes: map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": sent}})
+		}
+		if len(out.Messages) == 0 {
+			select { // a long poll with nothing to hand out
+			case <-time.After(time.Duration(in.WaitTimeSeconds) * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		json.NewEncoder(w).Encode(out)
+	case "DeleteMessageBatch":
+		var in struct{ Entries []struct{ Id string } }
+		_ = json.Unmarshal(body, &in)
+		var out struct {
+			Successful []struct{ Id string }
+			Failed     []struct{}
+		}
+		for _, e := range in.Entries {
+			out.Successful = append(out.Successful, struct{ Id string }{e.Id})
+		}
+		json.NewEncoder(w).Encode(out)
+		c.deletedSome(len(in.Entries))
+	case "DeleteMessage":
+		io.WriteString(w, `{}`)
+		c.deletedSome(1)
+	case "ChangeMessageVisibility":
+		io.WriteString(w, `{}`)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type":"InvalidAction","message":"%s"}`, op)
+	}
+}
+
+// BenchmarkWorkerRun is the worker as it runs, real SDK clients and all,
+// against SQS and SES answered from memory in this process, at C = 64:
+// the time per email, and with -cpuprofile the shares of decoding,
+// rendering, the SDK, net/http and the garbage collector. The canned
+// services' own work is in the profile too, under cannedAWS.ServeHTTP.
+func BenchmarkWorkerRun(b *testing.B) {
+	body, err := json.Marshal(map[string]any{
+		"taskToken": token, "to": []string{"approver@example.com"}, "subject": "Approve deployment #42",
+		"data": map[string]any{"service": "web-frontend", "version": "v1.4.2", "environment": "production"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	aws_ := newCannedAWS(b.N, string(body))
+	srv := httptest.NewServer(aws_)
+	defer srv.Close()
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		BaseEndpoint: aws.String(srv.URL),
+		HTTPClient:   awsxHTTPClient(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	b.ResetTimer()
+	go func() {
+		errc <- worker.Run(ctx, worker.Config{
+			QueueURL: srv.URL + "/000000000000/bench", Sender: "approvals@example.com",
+			BaseURL: "https://approvals.example.com", Keyring: keyring(b), Concurrency: 64,
+			ReceiveWait: time.Second, AWS: &cfg, Logger: discardLogger(),
+		})
+	}()
+	select {
+	case <-aws_.done:
+	case err := <-errc:
+		b.Fatalf("worker stopped: %v", err)
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("%d of %d messages deleted", aws_.deleted.Load(), b.N)
+	}
+	b.StopTimer()
+	cancel()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// awsxHTTPClient is the HTTP client the worker's own configuration builds
+// (awsx.LoadConfig), which the benchmark cannot load from the environment.
+func awsxHTTPClient() aws.HTTPClient {
+	return awsx.HTTPClient{SDK: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 2 * awsx.MaxIdleConnsPerHost
+		t.MaxIdleConnsPerHost = awsx.MaxIdleConnsPerHost
+	})}
+}
+
+// discardLogger formats every line as the service does, then drops it.
+func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
