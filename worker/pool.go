@@ -150,6 +150,23 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.deletes = newDeleter(p.Queue, p.QueueURL, &p.active, p.deleteWindow)
 	defer p.deletes.close() // at return, when every message is done
 
+	// One long-lived goroutine per slot handles the messages, rather than
+	// one goroutine per message: handling runs deep (the SDK's middleware,
+	// the templates), and a fresh goroutine grew and copied its stack
+	// several times for every message.
+	work := make(chan sqstypes.Message, p.Concurrency)
+	for range p.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				p.process(workCtx, m)
+				p.active.Add(-1)
+				<-slots
+			}
+		}()
+	}
+
 	for {
 		n := acquire(ctx, slots, min(maxBatch, p.Concurrency))
 		if n == 0 {
@@ -186,16 +203,11 @@ func (p *Pool) Run(ctx context.Context) error {
 				}
 				break
 			}
-			wg.Add(1)
 			p.active.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				defer p.active.Add(-1)
-				p.process(workCtx, m)
-			}()
+			work <- m // never blocks: a slot is held for it
 		}
 	}
+	close(work)
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
