@@ -53,11 +53,13 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	defer srv.Close()
 
-	if _, err := s.StartExecution(ctx, stack.DefaultInput(1)); err != nil {
+	// The first request goes to the approver's email and to the stack's
+	// Slack, Teams and webhook channels: any of them can decide it.
+	if _, err := s.StartChannelExecution(ctx, stack.ChannelInput(1)); err != nil {
 		return err
 	}
 	progress("execution #1 started")
-	fmt.Fprintf(stdout, "\n  Open http://%s : open the email, click Approve, confirm, and watch the execution finish.\n", ln.Addr())
+	fmt.Fprintf(stdout, "\n  Open http://%s : open the email (or the Slack or Teams message), click Approve, confirm, and watch the execution finish.\n", ln.Addr())
 	fmt.Fprintf(stdout, "  Logs: %s. Ctrl-C stops everything.\n\n", s.LogDir)
 	<-ctx.Done()
 	return nil

@@ -82,7 +82,9 @@ func (s *Stack) Executions(ctx context.Context) ([]Execution, error) {
 }
 
 // Inbox serves the local inbox: every email kumo has accepted, rendered as
-// the recipient sees it, and every execution with its status and output.
+// the recipient sees it, every message the stack's channels received,
+// drawn as their apps show it (channelRoutes adds their pages), and every
+// execution with its status and output.
 //
 //	GET  /                 the inbox page
 //	GET  /email/{id}       one email's HTML part, exactly as sent
@@ -108,7 +110,7 @@ func (s *Stack) Inbox() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := inboxPage.Execute(w, map[string]any{"Emails": emails, "Executions": execs, "Redeemer": s.RedeemerURL}); err != nil {
+		if err := inboxPage.Execute(w, map[string]any{"Emails": emails, "Executions": execs, "Redeemer": s.RedeemerURL, "Channels": s.channelViews()}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
@@ -146,6 +148,7 @@ func (s *Stack) Inbox() http.Handler {
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+	s.channelRoutes(mux, &started)
 	mux.HandleFunc("GET /api/emails", func(w http.ResponseWriter, r *http.Request) {
 		emails, err := kumo.SentEmails(r.Context())
 		writeJSON(w, emails, err)
@@ -198,6 +201,7 @@ button{font:inherit;padding:.4rem 1rem;border-radius:6px;border:1px solid #1f883
 <td><a class="email" href="/email/{{.MessageID}}">{{.Subject}}</a></td><td><a href="/email/{{.MessageID}}/text">text</a></td></tr>
 {{else}}<tr><td colspan="4" class="muted">No email yet: the worker sends one within a second or two of an execution starting.</td></tr>{{end}}
 </table>
+{{template "channels" .Channels}}
 <h2>Executions ({{len .Executions}})</h2>
 <table id="executions"><tr><th>started</th><th>name</th><th>status</th><th>output or error</th></tr>
 {{range .Executions}}<tr><td>{{when .StartDate}}</td><td>{{.Name}}</td><td class="{{.Status}}">{{.Status}}</td>

@@ -38,6 +38,9 @@ type Options struct {
 	// Admin (metrics) listeners of the redeemer and the worker.
 	RedeemerAdminAddr string // default 127.0.0.1:9091
 	WorkerAdminAddr   string // default 127.0.0.1:9092
+	// ChannelsAddr is where the Slack, Teams and webhook receivers listen
+	// (default 127.0.0.1:0, any free port: the worker is told the URLs).
+	ChannelsAddr      string
 	Sender            string // default approvals@example.com
 	SigningKeys       string // default: a fresh key
 	MaxReceives       int    // redrive to the DLQ after this many receives (default 5)
@@ -60,10 +63,14 @@ type Stack struct {
 	QueueURL        string
 	DLQURL          string
 	StateMachineARN string
-	RedeemerURL     string
-	Keyring         *link.Keyring
+	// ChannelStateMachineARN runs the same flow, posting to the channels
+	// the input names too (ChannelDefinition).
+	ChannelStateMachineARN string
+	RedeemerURL            string
+	Keyring                *link.Keyring
 
-	procs []*proc
+	procs    []*proc
+	channels *receivers
 }
 
 type proc struct {
@@ -81,6 +88,7 @@ func (o *Options) defaults() error {
 	o.RedeemerAddr = cmp.Or(o.RedeemerAddr, "127.0.0.1:8080")
 	o.RedeemerAdminAddr = cmp.Or(o.RedeemerAdminAddr, "127.0.0.1:9091")
 	o.WorkerAdminAddr = cmp.Or(o.WorkerAdminAddr, "127.0.0.1:9092")
+	o.ChannelsAddr = cmp.Or(o.ChannelsAddr, "127.0.0.1:0")
 	o.Sender = cmp.Or(o.Sender, "approvals@example.com")
 	if o.SigningKeys == "" {
 		k, err := link.GenerateKey()
@@ -146,6 +154,14 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	o.Progress("state machine created: " + s.StateMachineARN)
+	if err := s.createChannelStateMachine(ctx); err != nil {
+		return nil, err
+	}
+	channels, err := s.startChannels(o.ChannelsAddr)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress("channel receivers ready: Slack " + SlackChannel + ", Teams " + TeamsChannel + ", webhook " + WebhookChannel)
 
 	common := append(kumo.Env(),
 		"APPROVALS_BASE_URL="+s.RedeemerURL,
@@ -165,6 +181,7 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		// Short long polls: Close gives the worker 10 s to drain, and its
 		// drain lets the receive in progress finish.
 		"APPROVALS_RECEIVE_WAIT=1s",
+		"APPROVALS_CHANNELS="+channels,
 	), o.WorkerEnv...)); err != nil {
 		return nil, err
 	}
