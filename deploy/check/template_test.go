@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sfn-approvals/sfn-approvals/link"
+	"github.com/sfn-approvals/sfn-approvals/votes"
 )
 
 // Parameter values for the checks; every parameter without a default
@@ -149,7 +151,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		want []string
 	}{
 		{"WorkerTaskRole", []string{"ses:SendEmail", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "states:SendTaskFailure"}},
-		{"RedeemerTaskRole", []string{"states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"}},
+		{"RedeemerTaskRole", append(votesActions(t), "states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess")},
 		{"TaskExecutionRole", []string{
 			"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer",
 			"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue",
@@ -172,6 +174,83 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		}
 		if len(r.ManagedPolicyArns) > 0 {
 			t.Errorf("%s has managed policies %v", name, r.ManagedPolicyArns)
+		}
+	}
+}
+
+// votesActions are the DynamoDB actions of the calls package votes makes:
+// the methods of votes.Table, the interface the store calls the table
+// through, so a call added there fails the check until the role grants it.
+func votesActions(t *testing.T) []string {
+	t.Helper()
+	typ := reflect.TypeFor[votes.Table]()
+	var out []string
+	for i := range typ.NumMethod() {
+		out = append(out, "dynamodb:"+typ.Method(i).Name)
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		t.Fatal("votes.Table has no methods")
+	}
+	return out
+}
+
+// The votes table is what the store expects (keys pk and sk, strings; TTL
+// on ttl) and what an audit record needs (point-in-time recovery,
+// encryption, on-demand so a burst of votes is never throttled); only the
+// redeemer may touch it, and only that table; both services get its name.
+func TestVotesTable(t *testing.T) {
+	tpl := mainTemplate(t)
+	tab, err := tpl.GetDynamoDBTableWithName("VotesTable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, k := range tab.KeySchema {
+		keys[k.KeyType] = k.AttributeName
+	}
+	types := map[string]string{}
+	for _, a := range tab.AttributeDefinitions {
+		types[a.AttributeName] = a.AttributeType
+	}
+	if diff := cmp.Diff(map[string]string{"HASH": "pk", "RANGE": "sk"}, keys); diff != "" {
+		t.Errorf("key schema (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"pk": "S", "sk": "S"}, types); diff != "" {
+		t.Errorf("attribute types (-want +got):\n%s", diff)
+	}
+	switch {
+	case tab.BillingMode == nil || *tab.BillingMode != "PAY_PER_REQUEST":
+		t.Errorf("billing mode %v, want PAY_PER_REQUEST", tab.BillingMode)
+	case tab.TimeToLiveSpecification == nil || tab.TimeToLiveSpecification.AttributeName == nil ||
+		*tab.TimeToLiveSpecification.AttributeName != "ttl" || !tab.TimeToLiveSpecification.Enabled:
+		t.Errorf("TTL %+v, want enabled on ttl", tab.TimeToLiveSpecification)
+	case tab.PointInTimeRecoverySpecification == nil || tab.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled == nil ||
+		!*tab.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled:
+		t.Errorf("point-in-time recovery not enabled")
+	case tab.SSESpecification == nil || !tab.SSESpecification.SSEEnabled:
+		t.Errorf("server-side encryption not enabled")
+	}
+	for _, a := range votesActions(t) {
+		if diff := cmp.Diff([]string{"getatt:VotesTable.Arn"}, roleResources(tpl, "RedeemerTaskRole", a)); diff != "" {
+			t.Errorf("%s resources (-want +got):\n%s", a, diff)
+		}
+	}
+	for _, td := range []string{"WorkerTaskDefinition", "RedeemerTaskDefinition"} {
+		def, err := tpl.GetECSTaskDefinitionWithName(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range def.ContainerDefinitions {
+			for _, e := range c.Environment {
+				if e.Name != nil && *e.Name == "APPROVALS_VOTES_TABLE" && e.Value != nil {
+					got = append(got, *e.Value)
+				}
+			}
+		}
+		if diff := cmp.Diff([]string{"ref:VotesTable"}, got); diff != "" {
+			t.Errorf("%s APPROVALS_VOTES_TABLE (-want +got):\n%s", td, diff)
 		}
 	}
 }
@@ -425,6 +504,7 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			"APPROVALS_METRICS_ADDR":      ":9090",
 			"APPROVALS_CONFIGURATION_SET": "approvals",
 			"APPROVALS_SHUTDOWN_GRACE":    "30s",
+			"APPROVALS_VOTES_TABLE":       "ref:VotesTable",
 		}},
 		{"redeemer", "RedeemerTaskDefinition", map[string]string{
 			"APPROVALS_BASE_URL":     "https://approvals.example.com",
@@ -436,6 +516,7 @@ func TestTaskEnvironmentMatchesBinaries(t *testing.T) {
 			"APPROVALS_RATE_BURST":          "100",
 			"APPROVALS_TRUST_PROXY_HEADERS": "true",
 			"APPROVALS_IDENTITY":            "link", // "alb" with sign-in: signin_test.go
+			"APPROVALS_VOTES_TABLE":         "ref:VotesTable",
 		}},
 	}
 	for _, tt := range tests {
