@@ -39,7 +39,9 @@ func (s *Server) admit(r *http.Request) (c link.Claims, id *approval.Identity, v
 }
 
 // mayUse reports whether the signed-in user may look at and decide through
-// the link c: its recipient, whatever the case of the address.
+// the link c: its recipient, whatever the case of the address. It is the one
+// place that says who may use a link, so a kind of recipient that admits
+// others (a channel's link, channel:NAME) is a case here.
 func mayUse(id approval.Identity, c link.Claims) bool {
 	return identity.SameEmail(id.Email, c.Recipient)
 }
