@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
-	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
@@ -32,8 +31,7 @@ var (
 func TestNoReceiveAnswerLost(t *testing.T) {
 	cfg := kumo.Config()
 	switch *probeClient {
-	case "awsx":
-		cfg.HTTPClient = awsx.HTTPClient{SDK: awshttp.NewBuildableClient()}
+	case "awsx": // kumo.Config's own
 	case "sdk":
 		cfg.HTTPClient = awshttp.NewBuildableClient()
 	default:

@@ -24,7 +24,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 )
 
 // Port is the only port kumo's Step Functions integration works on.
@@ -48,12 +51,15 @@ func Env() []string {
 	}
 }
 
-// Config returns an SDK configuration for kumo.
+// Config returns an SDK configuration for kumo. Its HTTP client is the one
+// the services use (awsx.HTTPClient), so the tests' own clients cannot lose
+// a fast answer the way the SDK's bare client can.
 func Config() aws.Config {
 	return aws.Config{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint: aws.String(Endpoint),
+		HTTPClient:   awsx.HTTPClient{SDK: awshttp.NewBuildableClient()},
 	}
 }
 
