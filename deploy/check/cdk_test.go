@@ -332,22 +332,19 @@ const body = (props) => JSON.stringify(ApprovalRequest.messageBody({ queryLangua
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("message body (-want +got):\n%s", diff)
 	}
-	// The worker accepts the body as it is, on a worker with the channel
-	// configured, less the Version 2 fields its decoder does not know yet.
-	for _, k := range []string{"minApprovals", "requestedBy"} {
-		delete(got, k)
-	}
+	// The worker accepts the body as it is, given the channel and the votes
+	// table that two approvals need.
 	got["taskToken"] = sampleToken
 	b, _ := json.Marshal(got)
 	channels, err := channel.Parse(`{"ops": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := worker.DecodeRequest(b, worker.DecodeOptions{Channels: channels})
+	r, err := worker.DecodeRequest(b, worker.DecodeOptions{Channels: channels, VotesTable: true})
 	if err != nil {
 		t.Errorf("decode: %v\n%s", err, b)
-	} else if len(r.Channels) != 1 || r.Channels[0].Name != "ops" {
-		t.Errorf("channels %v, want ops", r.Channels)
+	} else if len(r.Channels) != 1 || r.Channels[0].Name != "ops" || r.MinApprovals != 2 || r.RequestedBy == nil || r.RequestedBy.Address != "ana@example.com" {
+		t.Errorf("channels %v, minApprovals %d, requestedBy %v", r.Channels, r.MinApprovals, r.RequestedBy)
 	}
 
 	for _, tt := range []struct{ name, props, wantErr string }{

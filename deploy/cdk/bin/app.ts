@@ -70,6 +70,7 @@ class ApprovalWorkflowStack extends cdk.Stack {
         { name: 'approve', label: 'Approve', type: ActionType.SUCCESS, output: { approved: true } },
         { name: 'reject', label: 'Reject', type: ActionType.FAILURE, error: 'Rejected', cause: 'rejected by the approver' },
       ],
+      minApprovals: 1, // one approval decides; more need the votes table (APPROVALS_VOTES_TABLE)
       expiresIn: cdk.Duration.hours(72),
       resultPath: '$.approval',
     });
