@@ -83,8 +83,17 @@ const maxEncoded = 64 << 10
 // Mint seals claims with the keyring's first key and returns the encoded link
 // token (the part after PathPrefix).
 func (kr *Keyring) Mint(c Claims) (string, error) {
+	sealed, err := kr.seal(c)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// seal is Mint before the base64 encoding.
+func (kr *Keyring) seal(c Claims) ([]byte, error) {
 	if c.TaskToken == "" {
-		return "", errors.New("mint link: empty task token")
+		return nil, errors.New("mint link: empty task token")
 	}
 	k := &kr.keys[0]
 	hdr := make([]byte, 0, 2+len(k.id))
@@ -94,17 +103,22 @@ func (kr *Keyring) Mint(c Claims) (string, error) {
 	plain := encodeClaims(c)
 	out := make([]byte, len(hdr), len(hdr)+k.aead.NonceSize()+len(plain)+k.aead.Overhead())
 	copy(out, hdr)
-	out = k.aead.Seal(out, nil, plain, hdr)
-	return base64.RawURLEncoding.EncodeToString(out), nil
+	return k.aead.Seal(out, nil, plain, hdr), nil
 }
 
 // URL mints a link and joins it to the redeemer's base URL.
 func (kr *Keyring) URL(baseURL string, c Claims) (string, error) {
-	tok, err := kr.Mint(c)
+	sealed, err := kr.seal(c)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimRight(baseURL, "/") + PathPrefix + tok, nil
+	// Encoded straight after the base: a link is a couple of KB, and
+	// joining an encoded token to the base copied it once more.
+	baseURL = strings.TrimRight(baseURL, "/")
+	enc := base64.RawURLEncoding
+	b := make([]byte, 0, len(baseURL)+len(PathPrefix)+enc.EncodedLen(len(sealed)))
+	b = append(append(b, baseURL...), PathPrefix...)
+	return string(enc.AppendEncode(b, sealed)), nil
 }
 
 // Open verifies and decrypts an encoded link token. It returns ErrInvalid for
