@@ -640,7 +640,7 @@ func init() {
 }
 
 const channelsHTML = `{{define "channel-css"}}<style>
-.msgs{display:grid;grid-template-columns:repeat(auto-fill,minmax(26rem,1fr));gap:1rem;align-items:start}
+.msgs{display:grid;grid-template-columns:repeat(auto-fill,minmax(26rem,1fr));gap:1rem;align-items:start;margin-top:1rem}
 .msg-meta{font-size:12px;color:#656d76;margin-bottom:.3rem}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
 .sk{background:#fff;border:1px solid #dddddd;border-radius:8px;padding:12px 16px;max-width:36rem;font:15px/1.46 Lato,system-ui,sans-serif;color:#1d1c1d}
@@ -688,8 +688,8 @@ const channelsHTML = `{{define "channel-css"}}<style>
 {{end}}
 {{define "channel-page"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Type}} message to {{.Channel}}</title>
-<style>body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:40rem;color:#1f2328;padding:0 1rem;background:#f8f8f8} pre{margin:0;white-space:pre-wrap;font-size:12px}</style>
-{{template "channel-css"}}</head><body>
+{{template "channel-css"}}
+<style>body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:40rem;color:#1f2328;padding:0 1rem;background:#f8f8f8} pre{margin:0;white-space:pre-wrap;font-size:12px} .msg-meta{margin-bottom:1.5rem}</style></head><body>
 <p><a href="/">← the inbox</a></p>
 {{template "channel-msg" .}}
 </body></html>{{end}}`
