@@ -358,11 +358,11 @@ type teamsView struct {
 }
 
 type teamsElement struct {
-	Type         string // TextBlock or FactSet
-	Text         []span
-	Size, Weight string
-	Subtle       bool
-	Facts        []channel.Fact
+	Type   string // TextBlock or FactSet
+	Text   []span // one span, bold for weight Bolder
+	Size   string // lowercased: the template's class
+	Subtle bool
+	Facts  []channel.Fact
 }
 
 type slackDoc struct {
@@ -459,7 +459,7 @@ func renderSlack(body []byte) *slackView {
 				bv.Buttons = append(bv.Buttons, buttonView{Text: t.Text, URL: e.URL, Style: e.Style})
 			}
 		case "context":
-			for _, e := range e2text(b.Elements) {
+			for _, e := range contextTexts(b.Elements) {
 				bv.Context = append(bv.Context, slackText(e))
 			}
 		default:
@@ -470,8 +470,8 @@ func renderSlack(body []byte) *slackView {
 	return v
 }
 
-// e2text keeps a context block's text elements (images are left out).
-func e2text(elems []slackElemDoc) []slackTextDoc {
+// contextTexts keeps a context block's text elements (images are left out).
+func contextTexts(elems []slackElemDoc) []slackTextDoc {
 	var out []slackTextDoc
 	for _, e := range elems {
 		var s string
