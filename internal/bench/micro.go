@@ -18,6 +18,9 @@ type MicroResult struct {
 	Package, Name     string
 	NsOp              float64
 	BytesOp, AllocsOp int64
+	// CPUNsOp is the cpu-ns/op a benchmark reports of itself (0: none):
+	// CPU time per op, both cores counted, where ns/op is wall time.
+	CPUNsOp float64
 }
 
 // runMicro runs the Go benchmarks of those pkgs that have any (a package
@@ -57,8 +60,8 @@ func hasBenchmarks(dir string) bool {
 }
 
 // benchLine matches "BenchmarkMint-2  28921  41431 ns/op  13840 B/op  8 allocs/op",
-// with an optional "266.04 MB/s" after ns/op.
-var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ MB/s)?\s+(\d+) B/op\s+(\d+) allocs/op`)
+// with optional "266.04 MB/s" and "406128 cpu-ns/op" after ns/op.
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ MB/s)?(?:\s+([\d.]+) cpu-ns/op)?\s+(\d+) B/op\s+(\d+) allocs/op`)
 
 func parseMicro(s string) ([]MicroResult, error) {
 	var out []MicroResult
@@ -75,9 +78,10 @@ func parseMicro(s string) ([]MicroResult, error) {
 			continue
 		}
 		ns, _ := strconv.ParseFloat(m[2], 64)
-		b, _ := strconv.ParseInt(m[3], 10, 64)
-		a, _ := strconv.ParseInt(m[4], 10, 64)
-		out = append(out, MicroResult{Package: pkg, Name: m[1], NsOp: ns, BytesOp: b, AllocsOp: a})
+		cpu, _ := strconv.ParseFloat(m[3], 64)
+		b, _ := strconv.ParseInt(m[4], 10, 64)
+		a, _ := strconv.ParseInt(m[5], 10, 64)
+		out = append(out, MicroResult{Package: pkg, Name: m[1], NsOp: ns, BytesOp: b, AllocsOp: a, CPUNsOp: cpu})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no benchmark results in go test output:\n%s", s)

@@ -49,6 +49,7 @@ var Rows = []string{
 	"Worker CPU per email",
 	"Worker peak RSS",
 	"Worker HandleRequest",
+	"Worker CPU per email in process",
 	"Enqueue to inbox",
 	"Stalls in the worker phases",
 	"Redeemer GET at saturation",
@@ -103,30 +104,41 @@ func (r *Report) Markdown() string {
 		row(fmt.Sprintf("%s (no injected latency, C = %d)", Rows[1], o.Concurrency), result, "≤ 1.15 of the ideal consumer", met)
 		row(fmt.Sprintf("%s (C = %d)", Rows[2], o.Concurrency), fmt.Sprintf("**%.1f MB**", float64(c.MaxRSS)/1e6), "≤ 40 MB", ptr(c.MaxRSS <= 40e6))
 	}
+	micro := map[string]MicroResult{}
 	for _, m := range r.Micro {
+		if m.Package == "internal/bench/micro" {
+			micro[m.Name] = m
+		}
 		if m.Package == "internal/bench/micro" && m.Name == "HandleRequest" {
 			row(Rows[3]+" (decode, validate, mint two links, render both parts, build the SendEmail input; micro benchmark below)",
 				fmt.Sprintf("**%s**, **%d allocs**", us(time.Duration(m.NsOp)), m.AllocsOp), "≤ 150 µs, ≤ 80 allocs",
 				ptr(m.NsOp <= 150e3 && m.AllocsOp <= 80))
 		}
 	}
+	if w, i := micro["WorkerRun"], micro["IdealRun"]; w.CPUNsOp > 0 && i.CPUNsOp > 0 {
+		ratio := w.CPUNsOp / i.CPUNsOp
+		row(Rows[4]+" (worker.Run and the ideal consumer against the same SQS and SES answered in memory, C = 64; micro benchmarks below)",
+			fmt.Sprintf("%s of CPU per email (WorkerRun) vs %s (IdealRun) = **%.2f**, the canned services' own CPU in both",
+				us(time.Duration(w.CPUNsOp)), us(time.Duration(i.CPUNsOp)), ratio),
+			"≤ 1.15", ptr(ratio <= 1.15))
+	}
 	if s := r.Steady; s != nil {
-		row(fmt.Sprintf("%s at a steady %s requests/s (%s requests, SES latency %s)", Rows[4], num(s.Rate), num(float64(s.Requests)), ms(s.SESLatency)),
+		row(fmt.Sprintf("%s at a steady %s requests/s (%s requests, SES latency %s)", Rows[5], num(s.Rate), num(float64(s.Requests)), ms(s.SESLatency)),
 			fmt.Sprintf("p50 **%s**, p99 **%s** (max %s)", ms(s.P50), ms(s.P99), ms(s.Max)), "reported", nil)
 	}
 	if r.Pipeline != nil || r.Cost != nil || r.Steady != nil {
-		row(fmt.Sprintf("%s (gaps of %.0f s or more between ReceiveMessage or SendEmail answers at the proxy)", Rows[5], StallGap.Seconds()),
+		row(fmt.Sprintf("%s (gaps of %.0f s or more between ReceiveMessage or SendEmail answers at the proxy)", Rows[6], StallGap.Seconds()),
 			stallSummary(r.Stalls), "none", ptr(len(r.Stalls) == 0))
 	}
 	if d := r.Redeemer; d != nil {
-		row(fmt.Sprintf("%s (wrk, 1 thread, %d connections, %d-byte page)", Rows[6], d.Connections, d.PageBytes),
+		row(fmt.Sprintf("%s (wrk, 1 thread, %d connections, %d-byte page)", Rows[7], d.Connections, d.PageBytes),
 			fmt.Sprintf("%s req/s vs bare net/http %s req/s = **%.2f** (p99 %s vs %s)", num(d.Redeemer.RPS), num(d.Bare.RPS), d.Ratio, ms(d.Redeemer.P99), ms(d.Bare.P99)),
 			"≥ 0.75", ptr(d.Ratio >= 0.75))
 		fixed := float64(d.FixedP99) / float64(max(d.BareFixedP99, 1))
-		row(fmt.Sprintf("%s of %s requests/s (open loop), over the bare handler's p99 at the same rate", Rows[7], num(d.FixedRate)),
+		row(fmt.Sprintf("%s of %s requests/s (open loop), over the bare handler's p99 at the same rate", Rows[8], num(d.FixedRate)),
 			fmt.Sprintf("**%s** (p50 %s) vs bare handler %s = **%.2f**", ms(d.FixedP99), ms(d.FixedP50), ms(d.BareFixedP99), fixed),
 			"≤ 1.5", ptr(fixed <= 1.5 && d.FixedErrors == 0))
-		row(fmt.Sprintf("%s, %d at %s/s, Step Functions latency %s", Rows[8], d.Posts, num(d.PostRate), ms(d.SFNLatency)),
+		row(fmt.Sprintf("%s, %d at %s/s, Step Functions latency %s", Rows[9], d.Posts, num(d.PostRate), ms(d.SFNLatency)),
 			fmt.Sprintf("p50 %s, p99 %s; SendTaskSuccess p50 %s, p99 %s; redeemer's own overhead p50 **%s**, p99 **%s**",
 				ms(d.PostP50), ms(d.PostP99), ms(d.SFNP50), ms(d.SFNP99), ms(d.OverheadP50), ms(d.Overhead)), "reported", nil)
 	}

@@ -14,14 +14,21 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
+	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/worker"
 )
 
@@ -116,14 +123,7 @@ func (c *cannedAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rendering, the SDK, net/http and the garbage collector. The canned
 // services' own work is in the profile too, under cannedAWS.ServeHTTP.
 func BenchmarkWorkerRun(b *testing.B) {
-	body, err := json.Marshal(map[string]any{
-		"taskToken": token, "to": []string{"approver@example.com"}, "subject": "Approve deployment #42",
-		"data": map[string]any{"service": "web-frontend", "version": "v1.4.2", "environment": "production"},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	aws_ := newCannedAWS(b.N, string(body))
+	aws_ := newCannedAWS(b.N, requestBody(b))
 	srv := httptest.NewServer(aws_)
 	defer srv.Close()
 	cfg := aws.Config{
@@ -136,6 +136,7 @@ func BenchmarkWorkerRun(b *testing.B) {
 	defer cancel()
 	errc := make(chan error, 1)
 	b.ResetTimer()
+	cpu := startCPU()
 	go func() {
 		errc <- worker.Run(ctx, worker.Config{
 			QueueURL: srv.URL + "/000000000000/bench", Sender: "approvals@example.com",
@@ -151,6 +152,7 @@ func BenchmarkWorkerRun(b *testing.B) {
 		b.Fatalf("%d of %d messages deleted", aws_.deleted.Load(), b.N)
 	}
 	b.StopTimer()
+	cpu.report(b)
 	cancel()
 	if err := <-errc; err != nil {
 		b.Fatal(err)
@@ -168,3 +170,146 @@ func awsxHTTPClient() aws.HTTPClient {
 
 // discardLogger formats every line as the service does, then drops it.
 func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+
+// BenchmarkIdealRun is BenchmarkWorkerRun's baseline, against the same
+// canned services: what any consumer must do per email, and nothing
+// else. Receivers of 10 (at most C = 64 messages in flight), one SendEmail
+// per message of the worker's approval email rendered once beforehand,
+// one DeleteMessageBatch per answer, the SDK clients configured as the
+// worker's. Its time per email against BenchmarkWorkerRun's is the
+// in-process counterpart of the ideal-consumer row of approvals bench.
+func BenchmarkIdealRun(b *testing.B) {
+	canned := newCannedAWS(b.N, requestBody(b))
+	srv := httptest.NewServer(canned)
+	defer srv.Close()
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		BaseEndpoint: aws.String(srv.URL),
+		HTTPClient:   awsxHTTPClient(),
+	}
+	cfg = awsx.WithAttemptTimeout(cfg, awsx.DefaultTimeout)
+	queue, ses := sqs.NewFromConfig(cfg), sesv2.NewFromConfig(cfg)
+	in := preRendered(b)
+	queueURL := aws.String(srv.URL + "/000000000000/bench")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ResetTimer()
+	cpu := startCPU()
+	var wg sync.WaitGroup
+	for first := 0; first < 64; first += 10 {
+		batch := min(10, 64-first)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-canned.done:
+					return
+				default:
+				}
+				out, err := queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queueURL,
+					MaxNumberOfMessages: int32(batch), WaitTimeSeconds: 1})
+				if err != nil {
+					if ctx.Err() == nil {
+						b.Error(err)
+					}
+					return
+				}
+				var sends sync.WaitGroup
+				for range out.Messages {
+					sends.Add(1)
+					go func() {
+						defer sends.Done()
+						if _, err := ses.SendEmail(ctx, in); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				sends.Wait()
+				if len(out.Messages) == 0 {
+					continue
+				}
+				entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(out.Messages))
+				for i, m := range out.Messages {
+					entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+				}
+				if _, err := queue.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: queueURL, Entries: entries}); err != nil {
+					if ctx.Err() == nil { // the last delete's answer may come after the end
+						b.Error(err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	<-canned.done
+	b.StopTimer()
+	cpu.report(b)
+	cancel() // the receivers' empty long polls
+	wg.Wait()
+}
+
+// requestBody is the approval request both benchmarks consume.
+func requestBody(tb testing.TB) string {
+	body, err := json.Marshal(map[string]any{
+		"taskToken": token, "to": []string{"approver@example.com"}, "subject": "Approve deployment #42",
+		"data": map[string]any{"service": "web-frontend", "version": "v1.4.2", "environment": "production"},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(body)
+}
+
+// cpuClock is this process's user+system CPU time from a start: the
+// consumer's and the canned services' together, both cores counted.
+type cpuClock time.Duration
+
+func startCPU() cpuClock { return cpuClock(processCPU()) }
+
+// report adds cpu-ns/op, which a wall-clock ns/op hides when the cores
+// are not both busy.
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-time.Duration(c))/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// preRendered is the SendEmail input of the approval email the worker
+// sends for BenchmarkWorkerRun's request.
+func preRendered(tb testing.TB) *sesv2.SendEmailInput {
+	kr := keyring(tb)
+	exp := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	d := worker.EmailData{Subject: "Approve deployment #42", Recipient: "approver@example.com", ExpiresAt: exp,
+		Data: map[string]any{"service": "web-frontend", "version": "v1.4.2", "environment": "production"}}
+	for _, a := range approval.DefaultActions() {
+		u, err := kr.URL("https://approvals.example.com", link.Claims{TaskToken: token, Action: a, Recipient: d.Recipient, ExpiresAt: exp})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d.Actions = append(d.Actions, worker.ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
+	}
+	r, err := templates(tb).Render(worker.DefaultApprovalTemplate, d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const utf8 = "UTF-8"
+	return &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String("approvals@example.com"),
+		Destination:      &sestypes.Destination{ToAddresses: []string{d.Recipient}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
+			Subject: &sestypes.Content{Data: aws.String(d.Subject), Charset: aws.String(utf8)},
+			Body: &sestypes.Body{
+				Html: &sestypes.Content{Data: aws.String(r.HTML), Charset: aws.String(utf8)},
+				Text: &sestypes.Content{Data: aws.String(r.Text), Charset: aws.String(utf8)},
+			},
+		}},
+	}
+}
