@@ -11,9 +11,9 @@
 // where version, len(kid) and kid are the additional authenticated data, so
 // a link cannot be moved to another key or version. The plaintext is a
 // compact binary record (see encodeClaims); a request's approver policy
-// (minApprovals above 1, requestedBy) is an optional tail flagged in it, so
-// links without one are byte for byte what they were before the policy
-// existed. Task tokens that are canonical
+// (minApprovals above 1, requestedBy) and a channel link's approvers are
+// optional tails flagged in it, so links without them are byte for byte
+// what they were before those existed. Task tokens that are canonical
 // standard base64, as Step Functions tokens are, are stored decoded, which is
 // what keeps a link for a 2048-character token under 2,300 characters.
 package link
@@ -57,6 +57,10 @@ type Claims struct {
 	// RequestedBy is the requester's address, who may never decide; empty
 	// when the request names none.
 	RequestedBy string
+	// Approvers is, for a channel's link, who may decide through it under
+	// sign-in (the request's to and cc); empty on an address's link and
+	// when the request lists no address.
+	Approvers ApproverSet
 	// KeyID is the key that minted the link; set by Open, ignored by Mint.
 	KeyID string
 }
@@ -68,9 +72,10 @@ func (c Claims) Quorum() int { return max(c.MinApprovals, 1) }
 const (
 	flagTokenBase64 = 1 << iota // token stored as decoded standard base64
 	flagPolicy                  // minApprovals (uvarint) and requestedBy follow the fields
+	flagApprovers               // a count (uvarint) and that many 8-byte digests follow
 )
 
-const knownFlags = flagTokenBase64 | flagPolicy
+const knownFlags = flagTokenBase64 | flagPolicy | flagApprovers
 
 // MaxMinApprovals bounds a link's quorum: far above any request's number
 // of approvers (the worker allows 50).
@@ -173,7 +178,9 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 // With flagPolicy, minApprovals (uvarint) and requestedBy (length-prefixed)
 // follow. The flag is set only when the policy says something (a quorum
 // above 1 or a requester), so a plain request's links stay as short as
-// before and open in a redeemer that predates the policy.
+// before and open in a redeemer that predates the policy. With
+// flagApprovers, set only for a non-empty Approvers, the set's size
+// (uvarint) and its digests come last, so only channel links grow.
 func encodeClaims(c Claims) []byte {
 	var flags byte
 	token := []byte(c.TaskToken)
@@ -196,7 +203,7 @@ func encodeClaims(c Claims) []byte {
 	if policy {
 		flags |= flagPolicy
 	}
-	n := 1 + 3*binary.MaxVarintLen64 + len(c.RequestedBy)
+	n := 1 + 4*binary.MaxVarintLen64 + len(c.RequestedBy) + len(c.Approvers)*len(Digest{})
 	for _, f := range fields {
 		n += binary.MaxVarintLen64 + len(f)
 	}
@@ -211,6 +218,13 @@ func encodeClaims(c Claims) []byte {
 		b = binary.AppendUvarint(b, uint64(max(c.MinApprovals, 1)))
 		b = binary.AppendUvarint(b, uint64(len(c.RequestedBy)))
 		b = append(b, c.RequestedBy...)
+	}
+	if len(c.Approvers) > 0 {
+		b[0] |= flagApprovers
+		b = binary.AppendUvarint(b, uint64(len(c.Approvers)))
+		for _, d := range c.Approvers {
+			b = append(b, d[:]...)
+		}
 	}
 	return b
 }
@@ -255,6 +269,18 @@ func decodeClaims(b []byte) (Claims, error) {
 		minApprovals, requestedBy = int(m), string(b[n:n+int(l)])
 		b = b[n+int(l):]
 	}
+	var approvers ApproverSet
+	if flags&flagApprovers != 0 {
+		k, n := binary.Uvarint(b)
+		if n <= 0 || k < 1 || k > MaxApprovers || k*uint64(len(Digest{})) != uint64(len(b)-n) {
+			return Claims{}, errors.New("bad approvers")
+		}
+		b = b[n:]
+		approvers = make(ApproverSet, k)
+		for i := range approvers {
+			b = b[copy(approvers[i][:], b):]
+		}
+	}
 	if len(b) != 0 {
 		return Claims{}, errors.New("trailing bytes")
 	}
@@ -276,6 +302,7 @@ func decodeClaims(b []byte) (Claims, error) {
 		ExpiresAt:    time.Unix(int64(exp), 0).UTC(),
 		MinApprovals: minApprovals,
 		RequestedBy:  requestedBy,
+		Approvers:    approvers,
 	}
 	if len(f[4]) > 0 {
 		c.Action.Output = append([]byte(nil), f[4]...)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,17 @@ func TestRoundTrip(t *testing.T) {
 		{"quorum and requester", func() Claims {
 			c := sampleClaims(sfnToken(t, 2048))
 			c.MinApprovals, c.RequestedBy = 3, "Ann Requester <ann@example.com>"
+			return c
+		}()},
+		{"channel link with approvers", func() Claims {
+			c := sampleClaims(sfnToken(t, 2048))
+			c.Recipient, c.MinApprovals, c.RequestedBy = ChannelRecipient("ops"), 2, "ann@example.com"
+			c.Approvers = NewApproverSet("ben@example.com", "Cy@Example.com")
+			return c
+		}()},
+		{"approvers without a policy", func() Claims {
+			c := sampleClaims("tok")
+			c.Recipient, c.Approvers = ChannelRecipient("ops"), NewApproverSet("ben@example.com")
 			return c
 		}()},
 		{"requester only", func() Claims {
@@ -311,6 +323,95 @@ func TestLinkWithoutPolicy(t *testing.T) {
 	}
 }
 
+// A channel link carries its request's approvers, up to the worker's 50
+// recipients, and still fits a Slack button's url (3,000 characters) with a
+// 2048-character task token, a quorum and a requester, for every default
+// action.
+func TestURLLengthWithApprovers(t *testing.T) {
+	kr := mustKeyring(t, testKey(t))
+	token := sfnToken(t, 2048)
+	addrs := make([]string, 50)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("approver.number.%02d@example.com", i)
+	}
+	for _, a := range approval.DefaultActions() {
+		c := Claims{
+			TaskToken: token, Action: a, Recipient: ChannelRecipient("platform-approvals"), ExpiresAt: now.Add(72 * time.Hour),
+			MinApprovals: 50, RequestedBy: "requester.name@example.com",
+		}
+		plain, err := kr.URL("https://approvals.example.com", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Approvers = NewApproverSet(addrs...)
+		u, err := kr.URL("https://approvals.example.com", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u) >= 3000 {
+			t.Errorf("%s: URL has %d characters, want < 3000 (Slack's button url)", a.Name, len(u))
+		}
+		// 50 digests of 8 bytes and their count, in base64url.
+		if grew := len(u) - len(plain); grew > 540 {
+			t.Errorf("%s: 50 approvers added %d characters, want at most 540", a.Name, grew)
+		}
+		t.Logf("%s: %d characters, %d for the approvers", a.Name, len(u), len(u)-len(plain))
+	}
+}
+
+func TestApproverSet(t *testing.T) {
+	s := NewApproverSet("ben@example.com", "Cy.Smith@Example.COM")
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"ben@example.com", true},
+		{"BEN@EXAMPLE.COM", true},
+		{"cy.smith@example.com", true},
+		{"ann@example.com", false},
+		{"ben@example.co", false},
+		{"", false},
+		// Only ASCII letters fold, as in identity.SameEmail: the Kelvin
+		// sign is not a "k".
+		{"ben@example.com\u212a", false},
+	}
+	for _, tt := range tests {
+		if got := s.Has(tt.addr); got != tt.want {
+			t.Errorf("Has(%q) = %t, want %t", tt.addr, got, tt.want)
+		}
+	}
+	if NewApproverSet() != nil || NewApproverSet().Has("ben@example.com") {
+		t.Error("an empty set is not nil or has a member")
+	}
+	kelvin := NewApproverSet("\u212aim@example.com")
+	if kelvin.Has("kim@example.com") {
+		t.Error("Unicode folding: \u212aim matched kim")
+	}
+}
+
+// Only a channel link with approvers carries the tail: the same claims
+// without them encode as before, and a tail that does not match its count
+// does not open.
+func TestApproversTail(t *testing.T) {
+	c := sampleClaims("tok")
+	plain := encodeClaims(c)
+	c.Approvers = NewApproverSet("ben@example.com", "cy@example.com")
+	with := encodeClaims(c)
+	if len(with) != len(plain)+1+16 || string(with[1:len(plain)]) != string(plain[1:]) || with[0] != plain[0]|flagApprovers {
+		t.Fatalf("approvers tail:\n%x\nwant\n%x plus a flag, a count and 16 bytes", with, plain)
+	}
+	for name, b := range map[string][]byte{
+		"one digest short":  with[:len(with)-8],
+		"a byte too many":   append(append([]byte(nil), with...), 0),
+		"zero approvers":    append(append([]byte(nil), with[:len(plain)]...), 0),
+		"flag without tail": append([]byte{with[0]}, plain[1:]...),
+	} {
+		if _, err := decodeClaims(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
 func FuzzOpen(f *testing.F) {
 	key := "k1:" + base64.StdEncoding.EncodeToString(make([]byte, 32))
 	kr := mustKeyring(f, key)
@@ -336,6 +437,9 @@ func FuzzOpen(f *testing.F) {
 func FuzzDecodeClaims(f *testing.F) {
 	f.Add(encodeClaims(sampleClaims("tok")))
 	f.Add(encodeClaims(sampleClaims(sfnToken(f, 64))))
+	withApprovers := sampleClaims("tok")
+	withApprovers.MinApprovals, withApprovers.Approvers = 2, NewApproverSet("ben@example.com", "cy@example.com")
+	f.Add(encodeClaims(withApprovers))
 	f.Add([]byte{0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeClaims(b)
