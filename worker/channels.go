@@ -37,13 +37,18 @@ func (h *Handler) composePosts(req *Request) ([]post, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel message: %w", err)
 	}
+	var requestedBy string
+	if req.RequestedBy != nil {
+		requestedBy = req.RequestedBy.Address
+	}
 	out := make([]post, 0, len(req.Channels))
 	for _, ch := range req.Channels {
 		m := channel.Message{
 			Subject:      req.Subject,
 			Data:         fields,
 			ExpiresAt:    req.ExpiresAt,
-			MinApprovals: 1,
+			RequestedBy:  requestedBy,
+			MinApprovals: max(req.MinApprovals, 1),
 		}
 		links, err := mintLinks(h.Keyring, h.BaseURL, req, link.ChannelRecipient(ch.Name))
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -92,42 +93,7 @@ func TestHandleChannelsDelivered(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	for _, sent := range p.sent() {
-		var urls []string
-		switch sent.ch.Type {
-		case channel.Slack:
-			var m struct {
-				Blocks []struct {
-					Type     string
-					Elements []struct{ URL string }
-				}
-			}
-			mustUnmarshal(t, sent.body, &m)
-			for _, bl := range m.Blocks {
-				if bl.Type == "actions" {
-					for _, e := range bl.Elements {
-						urls = append(urls, e.URL)
-					}
-				}
-			}
-		case channel.Teams:
-			var m struct {
-				Attachments []struct {
-					Content struct {
-						Actions []struct{ Type, URL string }
-					}
-				}
-			}
-			mustUnmarshal(t, sent.body, &m)
-			for _, a := range m.Attachments[0].Content.Actions {
-				urls = append(urls, a.URL)
-			}
-		case channel.Webhook:
-			var m struct{ Actions []struct{ URL string } }
-			mustUnmarshal(t, sent.body, &m)
-			for _, a := range m.Actions {
-				urls = append(urls, a.URL)
-			}
-		}
+		urls := channelURLs(t, sent)
 		if len(urls) != 2 {
 			t.Fatalf("%s: %d links, want 2 (approve, reject)", sent.ch, len(urls))
 		}
@@ -144,6 +110,137 @@ func TestHandleChannelsDelivered(t *testing.T) {
 	for _, typ := range []string{"slack", "teams", "webhook"} {
 		if n := testutil.ToFloat64(b.h.Metrics.ChannelPosts.WithLabelValues(typ, metrics.PostDelivered)); n != 1 {
 			t.Errorf("%s delivered = %v, want 1", typ, n)
+		}
+	}
+}
+
+// channelURLs are the links in a channel message, as its receiver reads
+// them: Slack's buttons, Teams' Action.OpenUrl, a webhook's actions.
+func channelURLs(t *testing.T, sent post) []string {
+	t.Helper()
+	var urls []string
+	switch sent.ch.Type {
+	case channel.Slack:
+		var m struct {
+			Blocks []struct {
+				Type     string
+				Elements []struct{ URL string }
+			}
+		}
+		mustUnmarshal(t, sent.body, &m)
+		for _, bl := range m.Blocks {
+			if bl.Type == "actions" {
+				for _, e := range bl.Elements {
+					urls = append(urls, e.URL)
+				}
+			}
+		}
+	case channel.Teams:
+		var m struct {
+			Attachments []struct {
+				Content struct {
+					Actions []struct{ Type, URL string }
+				}
+			}
+		}
+		mustUnmarshal(t, sent.body, &m)
+		for _, a := range m.Attachments[0].Content.Actions {
+			urls = append(urls, a.URL)
+		}
+	case channel.Webhook:
+		var m struct{ Actions []struct{ URL string } }
+		mustUnmarshal(t, sent.body, &m)
+		for _, a := range m.Actions {
+			urls = append(urls, a.URL)
+		}
+	}
+	return urls
+}
+
+// A channel message tells the request's quorum and requester, and its
+// links carry them and the approvers (to and cc, without the requester),
+// which the redeemer admits under sign-in; an address's links carry no
+// approvers.
+func TestHandleChannelPolicy(t *testing.T) {
+	b := newHandler(t, nil)
+	b.h.VotesTable = true
+	p := withChannels(t, b, nil)
+	body := []byte(`{"taskToken":"` + testToken + `","to":["ann@example.com","Ben@example.com"],"cc":["cy@example.com"],` +
+		`"channels":["ops","team","ci"],"subject":"Deploy 42","requestedBy":"ben@example.com","minApprovals":3}`)
+	r := b.h.Handle(context.Background(), body)
+	if r.outcome != metrics.HandledSent || r.emails != 2 {
+		t.Fatalf("Handle = %+v (%v), want sent, 2 emails", r, r.reason)
+	}
+	sent := p.sent()
+	if len(sent) != 3 {
+		t.Fatalf("%d posts, want 3", len(sent))
+	}
+	for _, s := range sent {
+		switch s.ch.Type {
+		case channel.Webhook:
+			var m struct {
+				MinApprovals int
+				RequestedBy  string
+			}
+			mustUnmarshal(t, s.body, &m)
+			if m.MinApprovals != 3 || m.RequestedBy != "ben@example.com" {
+				t.Errorf("webhook body minApprovals %d, requestedBy %q; want 3, ben@example.com", m.MinApprovals, m.RequestedBy)
+			}
+		default:
+			if !strings.Contains(string(s.body), "Needs 3 approvals") || !strings.Contains(string(s.body), "Requested by ben@example.com") {
+				t.Errorf("%s message does not tell the policy:\n%s", s.ch, s.body)
+			}
+		}
+		for _, u := range channelURLs(t, s) {
+			c, err := b.h.Keyring.Open(strings.TrimPrefix(u, testBaseURL+link.PathPrefix), testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MinApprovals != 3 || c.RequestedBy != "ben@example.com" {
+				t.Errorf("%s link: MinApprovals %d, RequestedBy %q; want 3, ben@example.com", s.ch, c.MinApprovals, c.RequestedBy)
+			}
+			got := map[string]bool{}
+			for _, a := range []string{"ann@example.com", "CY@example.com", "ben@example.com", "dee@example.com"} {
+				got[a] = c.Approvers.Has(a)
+			}
+			want := map[string]bool{"ann@example.com": true, "CY@example.com": true, "ben@example.com": false, "dee@example.com": false}
+			if diff := cmp.Diff(want, got); diff != "" || len(c.Approvers) != 2 {
+				t.Errorf("%s link: %d approvers; Has (-want +got):\n%s", s.ch, len(c.Approvers), diff)
+			}
+		}
+	}
+	linkRE := regexp.MustCompile(regexp.QuoteMeta(testBaseURL+link.PathPrefix) + `[A-Za-z0-9_-]+`)
+	for _, in := range b.ses.emails() {
+		for _, u := range linkRE.FindAllString(aws.ToString(in.Content.Simple.Body.Text.Data), -1) {
+			c, err := b.h.Keyring.Open(strings.TrimPrefix(u, testBaseURL+link.PathPrefix), testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Approvers != nil {
+				t.Errorf("email link for %s carries %d approvers, want none", c.Recipient, len(c.Approvers))
+			}
+		}
+	}
+}
+
+// A request that lists no address leaves its channel links without
+// approvers: under sign-in, anyone but the requester decides through them.
+func TestHandleChannelWithoutAddresses(t *testing.T) {
+	b := newHandler(t, nil)
+	p := withChannels(t, b, nil)
+	body := []byte(`{"taskToken":"` + testToken + `","channels":["ops"],"subject":"Deploy 42","requestedBy":"ben@example.com"}`)
+	if r := b.h.Handle(context.Background(), body); r.outcome != metrics.HandledSent {
+		t.Fatalf("Handle = %+v (%v), want sent", r, r.reason)
+	}
+	for _, s := range p.sent() {
+		for _, u := range channelURLs(t, s) {
+			c, err := b.h.Keyring.Open(strings.TrimPrefix(u, testBaseURL+link.PathPrefix), testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Approvers != nil || c.RequestedBy != "ben@example.com" {
+				t.Errorf("link: %d approvers, requestedBy %q; want none, ben@example.com", len(c.Approvers), c.RequestedBy)
+			}
 		}
 	}
 }

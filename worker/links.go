@@ -14,6 +14,13 @@ func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string)
 	if req.RequestedBy != nil {
 		requestedBy = req.RequestedBy.Address
 	}
+	// A channel's link is everyone's in the channel: it names the
+	// request's approvers, so that under sign-in only they decide through
+	// it. An address's link is bound to that address already.
+	var approvers link.ApproverSet
+	if _, ok := link.ChannelName(recipient); ok {
+		approvers = approverSet(req)
+	}
 	for _, a := range req.Actions {
 		u, err := kr.URL(baseURL, link.Claims{
 			TaskToken:    req.TaskToken,
@@ -23,6 +30,7 @@ func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string)
 			RedirectURL:  req.RedirectURL,
 			MinApprovals: req.MinApprovals,
 			RequestedBy:  requestedBy,
+			Approvers:    approvers,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("mint link for action %q: %w", a.Name, err)
@@ -30,6 +38,21 @@ func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string)
 		out = append(out, ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
 	}
 	return out, nil
+}
+
+// approverSet is the request's approvers, to and cc (the requester is no
+// longer among them), for its channel links; nil when it lists none, and
+// then anyone signed in but the requester may decide through them.
+func approverSet(req *Request) link.ApproverSet {
+	rs := req.Recipients()
+	if len(rs) == 0 {
+		return nil
+	}
+	addrs := make([]string, len(rs))
+	for i, a := range rs {
+		addrs[i] = a.Address
+	}
+	return link.NewApproverSet(addrs...)
 }
 
 // Link is one link the worker mints for a request: Recipient is an
