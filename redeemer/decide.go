@@ -36,7 +36,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	d := approval.Decision{
 		Action:    c.Action.Name,
-		Approver:  c.Recipient,
+		Approver:  approverOf(c, id),
 		DecidedAt: s.cfg.Now().UTC().Truncate(time.Second),
 		Comment:   in.comment,
 		Payload:   approval.RawJSON(in.payload),
@@ -90,7 +90,7 @@ func readComment(r *http.Request) (comment, problem string) {
 func (s *Server) complete(reqCtx context.Context, c link.Claims, d approval.Decision) outcome {
 	op, call, err := s.prepare(c, d)
 	typ := string(c.Action.Type)
-	attrs := []any{"action", c.Action.Name, "type", typ, "approver", c.Recipient, "key_id", c.KeyID}
+	attrs := []any{"action", c.Action.Name, "type", typ, "approver", d.Approver, "key_id", c.KeyID}
 	if d.Identity != nil {
 		// Who signed in, by the provider's id; the header itself is a
 		// credential and never logged.

@@ -177,7 +177,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 	}
 	if c := v.claims; c != nil {
 		d.Action, d.Label, d.Type = c.Action.Name, c.Action.DisplayLabel(), string(c.Action.Type)
-		d.Approver = c.Recipient
+		d.Approver = v.approver()
 		d.ExpiresAt = c.ExpiresAt.UTC().Format(humanTime)
 		d.ExpiresAtISO = c.ExpiresAt.UTC().Format(time.RFC3339)
 	}
@@ -248,7 +248,7 @@ func (s *Server) respondJSON(w http.ResponseWriter, v view) {
 	b := jsonBody{Outcome: v.Name, Status: v.Status, Message: msg, Comment: v.comment}
 	if c := v.claims; c != nil {
 		b.Action, b.Label, b.Type = c.Action.Name, c.Action.DisplayLabel(), string(c.Action.Type)
-		b.Approver = c.Recipient
+		b.Approver = v.approver()
 		exp := c.ExpiresAt.UTC()
 		b.ExpiresAt = &exp
 	}

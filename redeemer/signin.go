@@ -10,9 +10,9 @@ import (
 )
 
 // admit decides whether r may use the link in its path: the link must open
-// and, with IdentityALB, the load balancer's sign-in must verify and be the
-// link's recipient. id is nil with IdentityLink. When ok is false, v is the
-// answer to give.
+// and, with IdentityALB, the load balancer's sign-in must verify and be
+// someone mayUse admits. id is nil with IdentityLink. When ok is false, v
+// is the answer to give.
 //
 // The sign-in comes first: without one, a request learns nothing about the
 // link, not even whether it is valid.
@@ -26,24 +26,67 @@ func (s *Server) admit(r *http.Request) (c link.Claims, id *approval.Identity, v
 		v.signedIn = id
 		return c, id, v, false
 	}
-	if id != nil && !mayUse(*id, c) {
-		s.m.Forbidden.Inc()
-		s.log.Info("sign-in is not the link's recipient", "method", r.Method, "action", c.Action.Name,
-			"approver", c.Recipient, "sub", id.Sub, "email", id.Email, "key_id", c.KeyID)
-		v = view{outcome: outForbidden, claims: &c, signedIn: id}
-		v.Message = fmt.Sprintf("You are signed in as %s, but this link is for %s. Nothing was changed.",
-			signedInAs(*id), c.Recipient)
-		return c, id, v, false
+	if id != nil {
+		if reason, why := mayUse(*id, c); why != "" {
+			s.m.Forbidden.Inc()
+			s.log.Info("sign-in is not the link's recipient", "method", r.Method, "action", c.Action.Name,
+				"approver", c.Recipient, "reason", reason, "sub", id.Sub, "email", id.Email, "key_id", c.KeyID)
+			v = view{outcome: outForbidden, claims: &c, signedIn: id}
+			v.Message = why + " Nothing was changed."
+			return c, id, v, false
+		}
 	}
 	return c, id, view{signedIn: id}, true
 }
 
-// mayUse reports whether the signed-in user may look at and decide through
-// the link c: its recipient, whatever the case of the address. It is the one
-// place that says who may use a link, so a kind of recipient that admits
-// others (a channel's link, channel:NAME) is a case here.
-func mayUse(id approval.Identity, c link.Claims) bool {
-	return identity.SameEmail(id.Email, c.Recipient)
+// mayUse says why the signed-in user may not look at and decide through the
+// link c (a word for the log, a sentence for them), or "" when they may. It
+// is the one place that says who may use a link:
+//
+//   - an address's link: that address, whatever its case;
+//   - a channel's link (channel:NAME), which everyone in the channel sees:
+//     anyone with an email address but the requester and, when the request
+//     listed addresses (c.Approvers), only those.
+func mayUse(id approval.Identity, c link.Claims) (reason, why string) {
+	if _, ok := link.ChannelName(c.Recipient); !ok {
+		if identity.SameEmail(id.Email, c.Recipient) {
+			return "", ""
+		}
+		return "other_recipient", fmt.Sprintf("You are signed in as %s, but this link is for %s.", signedInAs(id), c.Recipient)
+	}
+	switch {
+	case id.Email == "":
+		return "no_email", "You are signed in as a user without an email address, and a decision through a channel is recorded under the approver's email address."
+	case identity.SameEmail(id.Email, c.RequestedBy):
+		return "requester", fmt.Sprintf("You are signed in as %s, who requested this approval: the requester cannot decide it.", id.Email)
+	case len(c.Approvers) > 0 && !c.Approvers.Has(id.Email):
+		return "not_an_approver", fmt.Sprintf("You are signed in as %s, who is not one of this request's approvers: only the addresses it was sent to may decide it.", id.Email)
+	}
+	return "", ""
+}
+
+// approverOf is who decides through the link c: with a sign-in, on a
+// channel's link, the signed-in user's email, so votes count per person
+// however many share the channel; otherwise the link's recipient (with
+// link identity a channel's link is one approver, channel:NAME).
+func approverOf(c link.Claims, id *approval.Identity) string {
+	if _, ok := link.ChannelName(c.Recipient); ok && id != nil && id.Email != "" {
+		return id.Email
+	}
+	return c.Recipient
+}
+
+// approver is who a page or JSON answer names as the approver: who decides
+// (approverOf), but on a refusal the link's recipient, whom the refused
+// user is not.
+func (v view) approver() string {
+	if v.claims == nil {
+		return ""
+	}
+	if v.Name == outForbidden.Name {
+		return v.claims.Recipient
+	}
+	return approverOf(*v.claims, v.signedIn)
 }
 
 // signedIn verifies the load balancer's sign-in header under IdentityALB;

@@ -71,7 +71,7 @@ func (s *Server) CheckVotes(ctx context.Context) error {
 // request is completed when it reaches quorum or is vetoed.
 func (s *Server) vote(w http.ResponseWriter, r *http.Request, c link.Claims, id *approval.Identity, d approval.Decision) {
 	typ := string(c.Action.Type)
-	attrs := []any{"action", c.Action.Name, "type", typ, "approver", c.Recipient, "key_id", c.KeyID,
+	attrs := []any{"action", c.Action.Name, "type", typ, "approver", d.Approver, "key_id", c.KeyID,
 		"min_approvals", c.Quorum()}
 	s.m.InFlightPosts.Inc()
 	defer s.m.InFlightPosts.Dec()
@@ -161,11 +161,7 @@ func (s *Server) tally(ctx context.Context, c link.Claims, v *view) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, tableBudget)
 	defer cancel()
-	approver := c.Recipient
-	if v.signedIn != nil && v.signedIn.Email != "" {
-		approver = v.signedIn.Email // a signed-in user votes under their own address
-	}
-	t, err := s.votes.Tally(ctx, c.TaskToken, approver, c.Quorum())
+	t, err := s.votes.Tally(ctx, c.TaskToken, approverOf(c, v.signedIn), c.Quorum())
 	if err != nil {
 		s.m.Votes.WithLabelValues(metrics.VoteTallyError).Inc()
 		s.log.Warn("votes not counted for the page", "error_code", awsx.ErrorCode(err), "error", redact(err, c.TaskToken))
