@@ -87,3 +87,19 @@ func TestOnConflict(t *testing.T) {
 		t.Errorf("Step Functions took %d answers, want 1", len(calls))
 	}
 }
+
+// After the decision, its voters get it again for the same button (a
+// retried POST) and gone for another: that is not the decision they made.
+func TestDecidedAgain(t *testing.T) {
+	b := setup(t)
+	b.vote(t, "ann@example.com", approve, 1)
+	if r := b.vote(t, "ANN@example.com", approve, 1); r.Outcome != Decided || r.Completed {
+		t.Errorf("the same approval again = %+v, want Decided, not completed again", r)
+	}
+	if r := b.vote(t, "ann@example.com", reject, 1); r.Outcome != Gone || r.Decision == nil || r.Decision.Action != "approve" {
+		t.Errorf("the decider pressing reject = %+v, want Gone naming the approval", r)
+	}
+	if calls := b.task.recorded(); len(calls) != 1 {
+		t.Errorf("Step Functions took %d answers, want 1", len(calls))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -381,7 +382,8 @@ func (s *Store) heartbeat(ctx context.Context, v Vote) (Result, bool, error) {
 }
 
 // decided reports a recorded decision to the caller v: Decided when v is
-// part of it (a repeated POST gets the same answer), Gone otherwise.
+// part of it (a repeated POST gets the same answer), Gone otherwise, also
+// for a part of it who now presses another button.
 func decided(v Vote, c completionItem) Result {
 	d := c.Decision
 	r := Result{Outcome: Gone, Type: c.Type, Decision: &d, Decisions: nonNil(c.Decisions), Reason: c.Result}
@@ -391,18 +393,16 @@ func decided(v Vote, c completionItem) Result {
 	return r
 }
 
+// partOf reports whether v is one of the votes that made decision c: the
+// same approver with the same action.
 func partOf(v Vote, c completionItem) bool {
 	me := approverKey(v.Decision.Approver)
-	if approverKey(c.Decision.Approver) == me {
+	same := func(d approval.Decision) bool { return approverKey(d.Approver) == me && d.Action == v.Decision.Action }
+	if same(c.Decision) {
 		return true
 	}
 	if c.Type != approval.Success {
 		return false
 	}
-	for _, d := range c.Decisions {
-		if approverKey(d.Approver) == me {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(c.Decisions, same)
 }

@@ -60,6 +60,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	progress("execution #1 started")
 	fmt.Fprintf(stdout, "\n  Open http://%s : open the email (or the Slack or Teams message), click Approve, confirm, and watch the execution finish.\n", ln.Addr())
+	fmt.Fprintln(stdout, "  Start a 2-of-3 approval there to see three approvers' emails side by side; two approvals decide.")
 	fmt.Fprintf(stdout, "  Logs: %s. Ctrl-C stops everything.\n\n", s.LogDir)
 	<-ctx.Done()
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
@@ -59,14 +60,22 @@ type Execution struct {
 	Cause     string    `json:"cause,omitempty"`
 }
 
-// Executions lists the state machine's executions, newest first.
+// Executions lists the executions of the stack's state machines, newest
+// first.
 func (s *Stack) Executions(ctx context.Context) ([]Execution, error) {
-	list, err := s.SFN.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(s.StateMachineARN)})
-	if err != nil {
-		return nil, fmt.Errorf("list executions: %w", err)
+	var all []sfntypes.ExecutionListItem
+	for _, arn := range []string{s.StateMachineARN, s.ChannelStateMachineARN, s.QuorumStateMachineARN} {
+		if arn == "" {
+			continue
+		}
+		list, err := s.SFN.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn)})
+		if err != nil {
+			return nil, fmt.Errorf("list executions: %w", err)
+		}
+		all = append(all, list.Executions...)
 	}
-	out := make([]Execution, 0, len(list.Executions))
-	for _, e := range list.Executions {
+	out := make([]Execution, 0, len(all))
+	for _, e := range all {
 		d, err := s.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: e.ExecutionArn})
 		if err != nil {
 			return nil, fmt.Errorf("describe execution: %w", err)
@@ -90,6 +99,7 @@ func (s *Stack) Executions(ctx context.Context) ([]Execution, error) {
 //	GET  /email/{id}       one email's HTML part, exactly as sent
 //	GET  /email/{id}/text  its text part
 //	POST /start            start another execution
+//	POST /start/quorum     start a 2-of-3 execution (QuorumInput)
 //	GET  /api/emails       the outbox as JSON
 //	GET  /api/executions   the executions as JSON
 func (s *Stack) Inbox() http.Handler {
@@ -102,6 +112,7 @@ func (s *Stack) Inbox() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
+		quorum := quorumColumns(emails)
 		slices.Reverse(emails)
 		execs, err := s.Executions(r.Context())
 		if err != nil {
@@ -110,7 +121,8 @@ func (s *Stack) Inbox() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := inboxPage.Execute(w, map[string]any{"Emails": emails, "Executions": execs, "Redeemer": s.RedeemerURL, "Channels": s.channelViews()}); err != nil {
+		if err := inboxPage.Execute(w, map[string]any{"Emails": emails, "Executions": execs, "Redeemer": s.RedeemerURL, "Channels": s.channelViews(),
+			"Quorum": map[string]any{"Requester": QuorumRequester, "Columns": quorum}}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
@@ -131,7 +143,13 @@ func (s *Stack) Inbox() http.Handler {
 	mux.HandleFunc("GET /email/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if e, ok := email(w, r); ok {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprint(w, e.HTMLBody)
+			body := e.HTMLBody
+			if r.URL.Query().Has("newtab") {
+				// Shown in a frame (the 2-of-3 columns): the redeemer's
+				// pages refuse frames, so its links open a tab.
+				body = withNewTabLinks(body)
+			}
+			fmt.Fprint(w, body)
 		}
 	})
 	mux.HandleFunc("GET /email/{id}/text", func(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +167,7 @@ func (s *Stack) Inbox() http.Handler {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	s.channelRoutes(mux, &started)
+	s.quorumRoutes(mux, &started)
 	mux.HandleFunc("GET /api/emails", func(w http.ResponseWriter, r *http.Request) {
 		emails, err := kumo.SentEmails(r.Context())
 		writeJSON(w, emails, err)
@@ -201,6 +220,7 @@ button{font:inherit;padding:.4rem 1rem;border-radius:6px;border:1px solid #1f883
 <td><a class="email" href="/email/{{.MessageID}}">{{.Subject}}</a></td><td><a href="/email/{{.MessageID}}/text">text</a></td></tr>
 {{else}}<tr><td colspan="4" class="muted">No email yet: the worker sends one within a second or two of an execution starting.</td></tr>{{end}}
 </table>
+{{template "quorum" .Quorum}}
 {{template "channels" .Channels}}
 <h2>Executions ({{len .Executions}})</h2>
 <table id="executions"><tr><th>started</th><th>name</th><th>status</th><th>output or error</th></tr>

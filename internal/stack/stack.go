@@ -66,8 +66,13 @@ type Stack struct {
 	// ChannelStateMachineARN runs the same flow, posting to the channels
 	// the input names too (ChannelDefinition).
 	ChannelStateMachineARN string
-	RedeemerURL            string
-	Keyring                *link.Keyring
+	// QuorumStateMachineARN runs the same flow with the approver policy
+	// from the input (QuorumDefinition); VotesTable is the table both
+	// services are given.
+	QuorumStateMachineARN string
+	VotesTable            string
+	RedeemerURL           string
+	Keyring               *link.Keyring
 
 	procs    []*proc
 	channels *receivers
@@ -157,6 +162,13 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := s.createChannelStateMachine(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.createVotesTable(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.createQuorumStateMachine(ctx); err != nil {
+		return nil, err
+	}
+	o.Progress("votes table created: " + s.VotesTable + " (2-of-3 requests: " + s.QuorumStateMachineARN + ")")
 	channels, err := s.startChannels(o.ChannelsAddr)
 	if err != nil {
 		return nil, err
@@ -166,6 +178,7 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 	common := append(kumo.Env(),
 		"APPROVALS_BASE_URL="+s.RedeemerURL,
 		"APPROVALS_SIGNING_KEYS="+o.SigningKeys,
+		"APPROVALS_VOTES_TABLE="+s.VotesTable,
 	)
 	if err := s.start(ctx, "redeemer", o.RedeemerAdminAddr, append(append(common,
 		"APPROVALS_LISTEN_ADDR="+o.RedeemerAddr,
