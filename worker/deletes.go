@@ -18,12 +18,12 @@ import (
 const deleteWindow = 5 * time.Millisecond
 
 // deleter turns the deletes of messages that finish together into
-// DeleteMessageBatch calls of up to 10: one SQS call instead of up to ten,
-// which is most of the queue's share of the worker's CPU. A delete waits
-// for company only while other messages are still being handled, and at
-// most deleteWindow; an entry the batch call fails is deleted again on its
-// own, so a message is left to its visibility timeout (and sent again,
-// at least once) only when that fails too.
+// DeleteMessageBatch calls of up to 10: one SQS call instead of up to ten.
+// A delete waits for company only while other messages are still being
+// handled, and at most deleteWindow. An entry that fails on SQS's side is
+// deleted again on its own; a message whose delete fails for good (the
+// call fails, or SQS refuses the entry) comes back after its visibility
+// timeout and is sent again: at least once, as before.
 type deleter struct {
 	queue    queue
 	queueURL string
