@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/identity"
 	"github.com/sfn-approvals/sfn-approvals/identity/albtest"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumotest"
+	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 	"github.com/sfn-approvals/sfn-approvals/worker"
 )
@@ -66,8 +68,9 @@ type webhookBody struct {
 // M of N through one channel link under sign-in: a worker posts the
 // request to a webhook channel, and two signed-in approvers pressing the
 // same button are two votes in kumo's votes table; the same one twice is
-// already_voted, the requester and someone the request was not sent to are
-// refused, and the execution's decisions name each by email.
+// already_voted (also through the email's link), the requester and someone
+// the request was not sent to are refused, and the execution's decisions
+// name each by email.
 func TestChannelQuorumSignedIn(t *testing.T) {
 	cfg := kumotest.Config()
 	ddb := dynamodb.NewFromConfig(cfg)
@@ -149,6 +152,15 @@ func TestChannelQuorumSignedIn(t *testing.T) {
 		if diff := cmp.Diff(s.want, got); diff != "" {
 			t.Errorf("POST as %s (-want +got):\n%s", s.email, diff)
 		}
+	}
+	// Her email's link is the same approver: votes count per email.
+	linkRE := regexp.MustCompile(regexp.QuoteMeta(workerBase+link.PathPrefix) + `[A-Za-z0-9_-]+`)
+	emailLink := linkRE.FindString(waitEmailTo(t, "ann@example.com", subject).Body)
+	if emailLink == "" {
+		t.Fatal("no link in ann's email")
+	}
+	if got := signedVote(t, e.baseURL+strings.TrimPrefix(emailLink, workerBase), alb.Header("00u1ann", "ann@example.com")); got.Outcome != "already_voted" {
+		t.Errorf("ann's email link after her channel vote = %+v, want already_voted", got)
 	}
 	if s := e.status(t, exec); s != sfntypes.ExecutionStatusRunning {
 		t.Fatalf("after one approval of two the execution is %s", s)
