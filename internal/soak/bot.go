@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -25,9 +26,11 @@ const (
 var linkRE = regexp.MustCompile(`https?://[^\s"'<>]+` + regexp.QuoteMeta(link.PathPrefix) + `[A-Za-z0-9_-]+`)
 
 // bot acts like approvers: it reads the outbox, and for each request's
-// first email opens the link (GET) and presses the button (POST). Links in
+// first email opens the link (GET) and presses the button (POST); the three
+// approvers of a 2-of-3 request press theirs at the same moment. Links in
 // later copies of the same email are tried once the decision is in; they
-// must answer 410, or one request was decided twice.
+// must answer 410, or 200 with the same decision again (the votes table
+// counts an approver once), never decide anew.
 type bot struct {
 	r      *run
 	l      *Ledger
@@ -50,9 +53,10 @@ type botStats struct {
 }
 
 type task struct {
-	e   *execution
-	url string
-	dup bool
+	e        *execution
+	url      string
+	dup      bool
+	approver string // a quorum request's approver; "" for approverAddr
 }
 
 func newBot(r *run, l *Ledger) *bot {
@@ -148,6 +152,13 @@ func (b *bot) handle(m kumo.SentEmail) {
 		r.mu.Lock()
 		e.notifications++
 		r.mu.Unlock()
+		if linkRE.MatchString(m.Body) {
+			b.l.problemf("execution %d: the requester got an email with decision links", e.n)
+		}
+		return
+	}
+	if e.quorum {
+		b.handleQuorum(m, e, to)
 		return
 	}
 	if !strings.Contains(to, approverAddr) {
@@ -170,6 +181,48 @@ func (b *bot) handle(m kumo.SentEmail) {
 	b.mu.Lock()
 	b.pending = append(b.pending, task{e: e, url: u, dup: true})
 	b.mu.Unlock()
+}
+
+// handleQuorum waits for each approver's first email of a 2-of-3 request;
+// when all three have one, their votes are cast together.
+func (b *bot) handleQuorum(m kumo.SentEmail, e *execution, to string) {
+	addr := ""
+	for _, a := range stack.QuorumApprovers {
+		if strings.Contains(to, a) {
+			addr = a
+		}
+	}
+	if addr == "" {
+		return
+	}
+	u := b.linkFor(m, "approve")
+	if u == "" {
+		b.l.problemf("execution %d: email to %s without an approve link", e.n, addr)
+		return
+	}
+	r := b.r
+	r.mu.Lock()
+	e.quorumEmails[addr]++
+	first := e.quorumLinks[addr] == ""
+	if first {
+		e.quorumLinks[addr] = u
+	}
+	var all []task
+	if first && len(e.quorumLinks) == len(stack.QuorumApprovers) {
+		for a, u := range e.quorumLinks {
+			all = append(all, task{e: e, url: u, approver: a})
+		}
+	}
+	r.mu.Unlock()
+	if !first {
+		b.mu.Lock()
+		b.pending = append(b.pending, task{e: e, url: u, dup: true, approver: addr})
+		b.mu.Unlock()
+		return
+	}
+	for _, t := range all {
+		b.enqueue(t)
+	}
 }
 
 // linkFor finds the email's link for action by opening each link, as the
@@ -212,8 +265,16 @@ func (b *bot) release() {
 func (b *bot) act(ctx context.Context, t task) {
 	e := t.e
 	if !t.dup {
-		code, _ := b.do(ctx, http.MethodGet, t.url)
-		if code != http.StatusOK {
+		code, err := b.do(ctx, http.MethodGet, t.url)
+		for err != nil && ctx.Err() == nil { // the redeemer restarting
+			code, err = b.do(ctx, http.MethodGet, t.url)
+		}
+		switch {
+		case t.approver != "" && code == http.StatusGone:
+			// The two others decided before this one looked.
+			b.quorumVoted(e, t.approver, "gone")
+			return
+		case code != http.StatusOK:
 			if ctx.Err() == nil {
 				b.l.problemf("execution %d: GET of its link answered %d, want 200", e.n, code)
 			}
@@ -236,12 +297,20 @@ func (b *bot) act(ctx context.Context, t task) {
 			retried = true
 			sleep(ctx, time.Second)
 			continue
-		case t.dup && code == http.StatusGone:
+		case t.dup && (code == http.StatusGone || code == http.StatusOK || code == http.StatusSeeOther):
+			// 410: decided; 200 (or the redirect): this approver's vote,
+			// already counted, given back. Either way nothing new.
 			b.mu.Lock()
 			b.s.dupGone++
 			b.mu.Unlock()
 		case t.dup:
-			b.l.problemf("execution %d: the link of a second copy of its email answered %d, want 410 (decided twice?)", e.n, code)
+			b.l.problemf("execution %d: the link of a second copy of its email answered %d, want 410 or the same decision (decided twice?)", e.n, code)
+		case t.approver != "" && (code == http.StatusOK || code == http.StatusSeeOther):
+			b.quorumVoted(e, t.approver, "counted")
+		case t.approver != "" && code == http.StatusGone:
+			// Decided by the two others, or this vote decided and its
+			// answer was lost to a kill, the next call finishing it.
+			b.quorumVoted(e, t.approver, "gone")
 		case code == http.StatusOK || code == http.StatusSeeOther:
 			b.decided(e, "recorded")
 		case code == http.StatusGone && retried:
@@ -253,6 +322,17 @@ func (b *bot) act(ctx context.Context, t task) {
 			b.decided(e, fmt.Sprintf("answered %d", code))
 		}
 		return
+	}
+}
+
+// quorumVoted records how one approver's vote ended; with all three in, the
+// request counts as acted on.
+func (b *bot) quorumVoted(e *execution, approver, how string) {
+	b.r.mu.Lock()
+	defer b.r.mu.Unlock()
+	e.quorumDone[approver] = how
+	if len(e.quorumDone) == len(stack.QuorumApprovers) {
+		e.decided = "quorum"
 	}
 }
 

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,6 +24,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
+	"github.com/sfn-approvals/sfn-approvals/internal/stack"
 )
 
 // Ledger is the account of a soak: every execution and every message, as
@@ -36,13 +41,24 @@ type Ledger struct {
 	// their request in the dead-letter queue, where an operator sees it.
 	StillRunning, RunningWithReason int
 
-	EmailsMin, EmailsMax int // approval emails per valid request
-	EmailedTwice         int // valid requests with more than one approval email
+	EmailsMin, EmailsMax int // approval emails per approver of a valid request
+	EmailedTwice         int // approvers of valid requests emailed more than once
 	Notifications        int // outcome emails to requesters
 	DLQ                  int // messages in the dead-letter queue
 	QueueLeft            int // messages still in the request queue
 
+	// QuorumStarted are the valid 2-of-3 requests; QuorumDecided those
+	// that ended SUCCEEDED with exactly two distinct approvers in
+	// decisions.
+	QuorumStarted, QuorumDecided int
+	// Completions are the votes table's completion records, one per
+	// decided request; CompletionsRefused of them got Step Functions'
+	// refusal when a later call sent the answer again after a kill (the
+	// first had been taken).
+	Completions, CompletionsRefused int
+
 	Kills                int // SIGKILLs of the worker
+	RedeemerKills        int // SIGKILLs of the redeemer
 	Gets, Posts          int // the bot's requests
 	Limited, Unavailable int // 429s waited out; 503s retried
 	DuplicateGone        int // 410s on second copies' links
@@ -181,6 +197,7 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 		return err
 	}
 	approvals, notifs := map[string]int{}, map[string]int{}
+	quorumEmails := map[string]map[string]int{} // subject, approver
 	for _, m := range all {
 		if len(m.Destination.ToAddresses) == 0 {
 			continue
@@ -190,6 +207,15 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 			approvals[m.Subject]++
 		case strings.Contains(to, requesterAddr):
 			notifs[m.Subject]++
+		default:
+			for _, a := range stack.QuorumApprovers {
+				if strings.Contains(to, a) {
+					if quorumEmails[m.Subject] == nil {
+						quorumEmails[m.Subject] = map[string]int{}
+					}
+					quorumEmails[m.Subject][a]++
+				}
+			}
 		}
 	}
 	dlqRequests, dlqNotifs, dlq, err := r.deadLetters(ctx)
@@ -205,7 +231,7 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 	}
 
 	r.mu.Lock()
-	l.Kills = r.kills
+	l.Kills, l.RedeemerKills = r.kills, r.redeemerKills
 	r.mu.Unlock()
 	s := b.stats()
 	l.Gets, l.Posts, l.Limited, l.Unavailable, l.DuplicateGone, l.TransportErrors = s.gets, s.posts, s.limited, s.unavailable, s.dupGone, s.transportErr
@@ -248,12 +274,25 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 			continue
 		}
 
-		if l.EmailsMin < 0 || n < l.EmailsMin {
-			l.EmailsMin = n
+		// Approval emails per approver: one approver, or each of a 2-of-3
+		// request's three (n is then the fewest any of them got).
+		perApprover := []int{n}
+		if e.quorum {
+			l.QuorumStarted++
+			perApprover = perApprover[:0]
+			for _, a := range stack.QuorumApprovers {
+				perApprover = append(perApprover, quorumEmails[e.subject][a])
+			}
+			n = slices.Min(perApprover)
 		}
-		l.EmailsMax = max(l.EmailsMax, n)
-		if n > 1 {
-			l.EmailedTwice++
+		for _, k := range perApprover {
+			if l.EmailsMin < 0 || k < l.EmailsMin {
+				l.EmailsMin = k
+			}
+			l.EmailsMax = max(l.EmailsMax, k)
+			if k > 1 {
+				l.EmailedTwice++ // each second copy's link is tried
+			}
 		}
 		if n == 0 {
 			l.problemf("execution %d: no approval email (request in DLQ: %t)", e.n, dlqRequests[e.subject] > 0)
@@ -263,6 +302,13 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 		case status == sfntypes.ExecutionStatusSucceeded && e.action == "approve":
 			l.Approved++
 			decided = true
+			if e.quorum {
+				if got := quorumDecisions(aws.ToString(d.Output)); len(got) == 2 {
+					l.QuorumDecided++
+				} else {
+					l.problemf("execution %d (2 of 3) succeeded with decisions %v, want 2 distinct approvers", e.n, got)
+				}
+			}
 		case status == sfntypes.ExecutionStatusFailed && errName == "Rejected" && e.action == "reject":
 			l.Rejected++
 			decided = true
@@ -300,6 +346,66 @@ func (r *run) account(ctx context.Context, l *Ledger, b *bot) error {
 	}
 	if l.Kills != r.o.Kills {
 		l.problemf("worker killed %d times, want %d", l.Kills, r.o.Kills)
+	}
+	if l.RedeemerKills != r.o.RedeemerKills {
+		l.problemf("redeemer killed %d times, want %d", l.RedeemerKills, r.o.RedeemerKills)
+	}
+	return r.accountVotes(ctx, l)
+}
+
+// quorumDecisions reads the distinct approvers of an execution output's
+// approval.decisions (the example state machine keeps the task's output at
+// $.approval).
+func quorumDecisions(output string) []string {
+	var out struct {
+		Approval struct {
+			Decisions []struct {
+				Approver string `json:"approver"`
+			} `json:"decisions"`
+		} `json:"approval"`
+	}
+	_ = json.Unmarshal([]byte(output), &out)
+	var got []string
+	for _, d := range out.Approval.Decisions {
+		if !slices.Contains(got, d.Approver) {
+			got = append(got, d.Approver)
+		}
+	}
+	return got
+}
+
+// accountVotes checks the votes table: one completion record per decided
+// request, every one finished (none left in progress by a kill).
+func (r *run) accountVotes(ctx context.Context, l *Ledger) error {
+	p := dynamodb.NewScanPaginator(dynamodb.NewFromConfig(r.st.Config), &dynamodb.ScanInput{
+		TableName:                 aws.String(r.st.VotesTable),
+		FilterExpression:          aws.String("sk = :c"),
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":c": &dbtypes.AttributeValueMemberS{Value: "completion"}},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("scan the votes table: %w", err)
+		}
+		for _, it := range page.Items {
+			var c struct {
+				Status string `dynamodbav:"status"`
+				Result string `dynamodbav:"result"`
+			}
+			if err := attributevalue.UnmarshalMap(it, &c); err != nil {
+				return fmt.Errorf("read a completion record: %w", err)
+			}
+			l.Completions++
+			if c.Status != "COMPLETED" {
+				l.problemf("a completion record left %s: a decision never finished", c.Status)
+			}
+			if c.Result != "" {
+				l.CompletionsRefused++
+			}
+		}
+	}
+	if decided := l.Approved + l.Rejected; l.Completions != decided {
+		l.problemf("%d completion records in the votes table, %d decided executions: want one each", l.Completions, decided)
 	}
 	return nil
 }
@@ -351,15 +457,18 @@ func (l *Ledger) Markdown() string {
 	b.WriteString("| ledger | count |\n|---|---|\n")
 	row("executions started", fmt.Sprint(l.Started))
 	row("decided by the approver bot (approved + rejected)", fmt.Sprintf("%d (%d + %d)", l.Approved+l.Rejected, l.Approved, l.Rejected))
+	row("2-of-3 requests (three approvers at once): ended once with exactly 2 decisions", fmt.Sprintf("%d of %d", l.QuorumDecided, l.QuorumStarted))
+	row("votes table completion records (Step Functions refused a resend after a kill)", fmt.Sprintf("%d (%d)", l.Completions, l.CompletionsRefused))
 	row("failed fast (deliberately invalid requests)", fmt.Sprintf("%d (of %d invalid)", l.FailedFast, l.Invalid))
 	row("still running (with a reason: request in the DLQ)", fmt.Sprintf("%d (%d)", l.StillRunning, l.RunningWithReason))
-	row("approval emails per valid request, min / max", fmt.Sprintf("%d / %d", l.EmailsMin, l.EmailsMax))
-	row("valid requests emailed more than once (duplicate deliveries)", fmt.Sprint(l.EmailedTwice))
-	row("second copies' links answered 410 (never decided twice)", fmt.Sprint(l.DuplicateGone))
+	row("approval emails per approver of a valid request, min / max", fmt.Sprintf("%d / %d", l.EmailsMin, l.EmailsMax))
+	row("approvers of valid requests emailed more than once (duplicate deliveries)", fmt.Sprint(l.EmailedTwice))
+	row("second copies' links answered 410 or the same decision (never decided twice)", fmt.Sprint(l.DuplicateGone))
 	row("outcome notifications emailed to requesters", fmt.Sprint(l.Notifications))
 	row("messages in the DLQ", fmt.Sprint(l.DLQ))
 	row("messages left in the request queue", fmt.Sprint(l.QueueLeft))
 	row("worker SIGKILLs (and restarts)", fmt.Sprint(l.Kills))
+	row("redeemer SIGKILLs (and restarts)", fmt.Sprint(l.RedeemerKills))
 	row("bot GETs / POSTs", fmt.Sprintf("%d / %d", l.Gets, l.Posts))
 	ses := l.Faults[string(faultproxy.SESv2)]
 	row("SES stall window: SendEmail attempts stalled (still held at the end)", fmt.Sprintf("%s: %d (%d)", l.StallWindow, ses.Stalls, ses.StallsOpen))

@@ -5,7 +5,9 @@
 // messages arrive twice, the worker killed with SIGKILL and restarted
 // mid-run, a window in which SES accepts SendEmail and never answers, then
 // one in which it answers SendingPausedException (an operator's mistake),
-// and a bot that acts like an approver on every email. It ends with
+// and a bot that acts like an approver on every email. A share of the
+// requests need two of three approvers (the votes table), who click at
+// once, while the redeemer too is SIGKILLed and restarted. It ends with
 // a Ledger that accounts for every execution and every message.
 //
 // `approvals-dev soak` (make soak) runs 2,000 executions; a test runs a small
@@ -38,6 +40,13 @@ type Options struct {
 	Executions  int     // executions started (2,000)
 	InvalidRate float64 // share of deliberately invalid requests, which must fail fast (0.02)
 	Kills       int     // SIGKILLs of the worker, spread over the start phase (3)
+	// RedeemerKills are SIGKILLs of the redeemer, between the worker's
+	// (2; negative: none): votes in flight are cut off, some after the
+	// deciding vote was claimed, which the next POST must finish.
+	RedeemerKills int
+	// QuorumRate is the share of valid requests that need 2 of 3
+	// approvals (QuorumApprovers, who all approve at once) (0.2).
+	QuorumRate  float64
 	StartRate   float64 // executions started per second (10)
 	Concurrency int     // worker APPROVALS_CONCURRENCY (16)
 	Approvers   int     // bot workers acting on emails at once (8)
@@ -84,6 +93,12 @@ func (o *Options) defaults() {
 	} else {
 		o.Kills = cmp.Or(o.Kills, 3)
 	}
+	if o.RedeemerKills < 0 {
+		o.RedeemerKills = 0
+	} else {
+		o.RedeemerKills = cmp.Or(o.RedeemerKills, 2)
+	}
+	o.QuorumRate = cmp.Or(o.QuorumRate, 0.2)
 	o.StartRate = cmp.Or(o.StartRate, 10)
 	o.Concurrency = cmp.Or(o.Concurrency, 16)
 	o.Approvers = cmp.Or(o.Approvers, 8)
@@ -196,10 +211,11 @@ type run struct {
 	rng   *rand.Rand
 	runID string
 
-	mu    sync.Mutex
-	execs []*execution // in start order
-	bySub map[string]*execution
-	kills int
+	mu            sync.Mutex
+	execs         []*execution // in start order
+	bySub         map[string]*execution
+	kills         int
+	redeemerKills int
 }
 
 // execution is one started execution and what the bot saw of it.
@@ -209,6 +225,8 @@ type execution struct {
 	subject string
 	invalid bool   // started with a request the worker must refuse
 	action  string // approve or reject, for a valid one
+	// quorum: a 2-of-3 request to QuorumApprovers, who all approve.
+	quorum bool
 
 	// Guarded by run.mu.
 	emails        int // approval emails to the approver
@@ -216,6 +234,11 @@ type execution struct {
 	acted         bool
 	decided       string // how the bot's decision ended: recorded, gone-after-retry
 	dupChecked    int    // duplicate emails whose link was tried after the decision
+	// A quorum request's approvers: their first emails' links, and how
+	// each one's vote ended (200, 410).
+	quorumLinks  map[string]string
+	quorumEmails map[string]int
+	quorumDone   map[string]string
 }
 
 func newRun(o Options, st *stack.Stack) *run {
@@ -266,6 +289,12 @@ func (r *run) startAll(ctx context.Context, windowsDone chan struct{}) error {
 	for k := 1; k <= r.o.Kills; k++ {
 		killAt[r.o.Executions*k/(r.o.Kills+1)] = true
 	}
+	// The redeemer's kills fall between the worker's, late enough that
+	// quorum votes are being cast.
+	killRedeemerAt := map[int]bool{}
+	for k := 1; k <= r.o.RedeemerKills; k++ {
+		killRedeemerAt[r.o.Executions*(2*k+1)/(2*(r.o.RedeemerKills+1))] = true
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / r.o.StartRate))
 	defer tick.Stop()
 	for n := 0; n < r.o.Executions; n++ {
@@ -274,6 +303,11 @@ func (r *run) startAll(ctx context.Context, windowsDone chan struct{}) error {
 		}
 		if killAt[n] {
 			if err := r.killWorker(ctx); err != nil {
+				return err
+			}
+		}
+		if killRedeemerAt[n] {
+			if err := r.killRedeemer(ctx); err != nil {
 				return err
 			}
 		}
@@ -288,6 +322,12 @@ func (r *run) startAll(ctx context.Context, windowsDone chan struct{}) error {
 		if r.rng.IntN(2) == 1 {
 			e.action = "reject"
 		}
+		e.quorum = !e.invalid && r.rng.Float64() < r.o.QuorumRate
+		if e.quorum {
+			e.action = "approve"
+			e.subject = fmt.Sprintf("Soak %s #%d: approve change %d (2 of 3)", r.runID, n, n)
+			e.quorumLinks, e.quorumEmails, e.quorumDone = map[string]string{}, map[string]int{}, map[string]string{}
+		}
 		approvers := []string{"approver@example.com"}
 		if e.invalid {
 			approvers = []string{"not an address"}
@@ -298,7 +338,16 @@ func (r *run) startAll(ctx context.Context, windowsDone chan struct{}) error {
 			"subject":   e.subject,
 			"details":   map[string]any{"change": n, "run": r.runID},
 		}
-		arn, err := r.st.StartExecution(ctx, in)
+		start := r.st.StartExecution
+		if e.quorum {
+			// The requester is among the addresses; the worker leaves them
+			// out, so they get no links.
+			in["approvers"] = append([]string{requesterAddr}, stack.QuorumApprovers...)
+			in["minApprovals"] = 2
+			in["requestedBy"] = requesterAddr
+			start = r.st.StartQuorumExecution
+		}
+		arn, err := start(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -344,6 +393,23 @@ func (r *run) killWorker(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.kills++
+	r.mu.Unlock()
+	return nil
+}
+
+// killRedeemer sends SIGKILL to the redeemer, cutting off the POSTs in
+// flight (a vote may have claimed its request's decision and not told Step
+// Functions yet), and starts it again.
+func (r *run) killRedeemer(ctx context.Context) error {
+	if err := r.st.Signal("redeemer", syscall.SIGKILL); err != nil {
+		return err
+	}
+	_ = r.st.Wait("redeemer", 30*time.Second)
+	if err := r.st.Restart(ctx, "redeemer"); err != nil {
+		return fmt.Errorf("restart redeemer: %w", err)
+	}
+	r.mu.Lock()
+	r.redeemerKills++
 	r.mu.Unlock()
 	return nil
 }
@@ -396,7 +462,7 @@ func (r *run) progress(ctx context.Context, b *bot, start time.Time) {
 		case <-t.C:
 		}
 		r.mu.Lock()
-		started, kills := len(r.execs), r.kills
+		started, kills := len(r.execs), r.kills+r.redeemerKills
 		var emails, dups, decided int
 		for _, e := range r.execs {
 			emails += e.emails
@@ -409,7 +475,7 @@ func (r *run) progress(ctx context.Context, b *bot, start time.Time) {
 		}
 		r.mu.Unlock()
 		s := b.stats()
-		fmt.Fprintf(r.o.Progress, "\r%4ds  started %d/%d  approval emails %d (requests emailed twice+ %d)  decided %d  429s %d  503s %d  410s on duplicates %d  worker kills %d   ",
+		fmt.Fprintf(r.o.Progress, "\r%4ds  started %d/%d  approval emails %d (requests emailed twice+ %d)  decided %d  429s %d  503s %d  410s on duplicates %d  kills %d   ",
 			int(time.Since(start).Seconds()), started, r.o.Executions, emails, dups, decided, s.limited, s.unavailable, s.dupGone, kills)
 	}
 }
