@@ -266,6 +266,11 @@ func decodeClaims(b []byte) (Claims, error) {
 		if n <= 0 || l > uint64(len(b)-n) {
 			return Claims{}, errors.New("requestedBy: bad length")
 		}
+		if m == 1 && l == 0 {
+			// Mint flags only a policy that says something; this one
+			// would not encode back to itself.
+			return Claims{}, errors.New("empty policy")
+		}
 		minApprovals, requestedBy = int(m), string(b[n:n+int(l)])
 		b = b[n+int(l):]
 	}
