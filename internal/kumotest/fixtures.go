@@ -11,11 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
 
 var seq atomic.Int64
@@ -163,27 +164,9 @@ func EmailsTo(t testing.TB, addr, subject string) []SentEmail {
 // and sk strings, on demand, TTL on ttl) and returns its name.
 func VotesTable(t testing.TB, c *dynamodb.Client) string {
 	t.Helper()
-	ctx := context.Background()
 	name := Name("approvals-votes")
-	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: dbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []dbtypes.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: dbtypes.KeyTypeRange},
-		},
-	}); err != nil {
-		t.Fatalf("create votes table: %v", err)
-	}
-	if _, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName:               aws.String(name),
-		TimeToLiveSpecification: &dbtypes.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
-	}); err != nil {
-		t.Fatalf("enable TTL on the votes table: %v", err)
+	if err := kumo.CreateVotesTable(context.Background(), c, name); err != nil {
+		t.Fatal(err)
 	}
 	return name
 }

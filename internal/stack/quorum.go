@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
@@ -29,30 +28,11 @@ const QuorumRequester = "requester@example.com"
 // quorumSubject marks the emails of 2-of-3 requests, for the inbox.
 const quorumSubject = "(2 of 3 approvals)"
 
-// createVotesTable creates the votes table as the CloudFormation template
-// does (pk and sk strings, TTL on ttl); both services are given its name.
+// createVotesTable creates the votes table; both services are given its name.
 func (s *Stack) createVotesTable(ctx context.Context) error {
 	name := fmt.Sprintf("approvals-votes-%d", time.Now().UnixNano()%1e9)
-	db := dynamodb.NewFromConfig(s.Config)
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: dbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []dbtypes.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: dbtypes.KeyTypeRange},
-		},
-	}); err != nil {
-		return fmt.Errorf("create the votes table: %w", err)
-	}
-	if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName:               aws.String(name),
-		TimeToLiveSpecification: &dbtypes.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
-	}); err != nil {
-		return fmt.Errorf("enable TTL on the votes table: %w", err)
+	if err := kumo.CreateVotesTable(ctx, dynamodb.NewFromConfig(s.Config), name); err != nil {
+		return err
 	}
 	s.VotesTable = name
 	return nil
