@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -19,9 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sfn-approvals/sfn-approvals/channel"
 )
@@ -214,40 +210,9 @@ func (s *Stack) startChannels(addr string) (string, error) {
 // "channels" taken from the execution input's: the same flow, posted to
 // the channels the input names besides the approvers' emails.
 func ChannelDefinition(def string) (string, error) {
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(def), &doc); err != nil {
-		return "", err
-	}
-	states, _ := doc["States"].(map[string]any)
-	task, _ := states["RequestApproval"].(map[string]any)
-	params, _ := task["Parameters"].(map[string]any)
-	body, ok := params["MessageBody"].(map[string]any)
-	if !ok {
-		return "", errors.New("the example state machine has no RequestApproval.Parameters.MessageBody")
-	}
-	body["channels.$"] = "$.channels"
-	b, err := json.Marshal(doc)
-	return string(b), err
-}
-
-func (s *Stack) createChannelStateMachine(ctx context.Context) error {
-	def, err := Definition(s.Root, s.QueueURL)
-	if err != nil {
-		return err
-	}
-	if def, err = ChannelDefinition(def); err != nil {
-		return err
-	}
-	out, err := s.SFN.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String(fmt.Sprintf("approval-channels-%d", time.Now().UnixNano()%1e9)),
-		Definition: aws.String(def),
-		RoleArn:    aws.String("arn:aws:iam::000000000000:role/approvals-state-machine"),
+	return editMessageBody(def, func(body map[string]any) {
+		body["channels.$"] = "$.channels"
 	})
-	if err != nil {
-		return fmt.Errorf("create the channels state machine: %w", err)
-	}
-	s.ChannelStateMachineARN = *out.StateMachineArn
-	return nil
 }
 
 // ChannelInput is DefaultInput posted to the stack's channels too.
@@ -261,16 +226,7 @@ func ChannelInput(n int64) map[string]any {
 // StartChannelExecution starts the channels state machine with input,
 // which names its "channels".
 func (s *Stack) StartChannelExecution(ctx context.Context, input any) (string, error) {
-	b, err := json.Marshal(input)
-	if err != nil {
-		return "", err
-	}
-	out, err := s.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(s.ChannelStateMachineARN), Input: aws.String(string(b))})
-	if err != nil {
-		return "", fmt.Errorf("start execution: %w", err)
-	}
-	return *out.ExecutionArn, nil
+	return s.startExecution(ctx, s.ChannelStateMachineARN, input)
 }
 
 // channelRoutes adds the channel pages to the inbox:

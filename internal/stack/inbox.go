@@ -37,12 +37,17 @@ func DefaultInput(n int64) map[string]any {
 
 // StartExecution starts the example state machine with input.
 func (s *Stack) StartExecution(ctx context.Context, input any) (string, error) {
+	return s.startExecution(ctx, s.StateMachineARN, input)
+}
+
+// startExecution starts the state machine arn, one of the stack's, with input.
+func (s *Stack) startExecution(ctx context.Context, arn string, input any) (string, error) {
 	b, err := json.Marshal(input)
 	if err != nil {
 		return "", err
 	}
 	out, err := s.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(s.StateMachineARN), Input: aws.String(string(b))})
+		StateMachineArn: aws.String(arn), Input: aws.String(string(b))})
 	if err != nil {
 		return "", fmt.Errorf("start execution: %w", err)
 	}

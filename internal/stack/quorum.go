@@ -2,8 +2,6 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -12,9 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 )
@@ -42,42 +38,11 @@ func (s *Stack) createVotesTable(ctx context.Context) error {
 // taken from the execution input (minApprovals, requestedBy) instead of the
 // example's fixed one approval.
 func QuorumDefinition(def string) (string, error) {
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(def), &doc); err != nil {
-		return "", err
-	}
-	states, _ := doc["States"].(map[string]any)
-	task, _ := states["RequestApproval"].(map[string]any)
-	params, _ := task["Parameters"].(map[string]any)
-	body, ok := params["MessageBody"].(map[string]any)
-	if !ok {
-		return "", errors.New("the example state machine has no RequestApproval.Parameters.MessageBody")
-	}
-	delete(body, "minApprovals")
-	body["minApprovals.$"] = "$.minApprovals"
-	body["requestedBy.$"] = "$.requestedBy"
-	b, err := json.Marshal(doc)
-	return string(b), err
-}
-
-func (s *Stack) createQuorumStateMachine(ctx context.Context) error {
-	def, err := Definition(s.Root, s.QueueURL)
-	if err != nil {
-		return err
-	}
-	if def, err = QuorumDefinition(def); err != nil {
-		return err
-	}
-	out, err := s.SFN.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String(fmt.Sprintf("approval-quorum-%d", time.Now().UnixNano()%1e9)),
-		Definition: aws.String(def),
-		RoleArn:    aws.String("arn:aws:iam::000000000000:role/approvals-state-machine"),
+	return editMessageBody(def, func(body map[string]any) {
+		delete(body, "minApprovals")
+		body["minApprovals.$"] = "$.minApprovals"
+		body["requestedBy.$"] = "$.requestedBy"
 	})
-	if err != nil {
-		return fmt.Errorf("create the quorum state machine: %w", err)
-	}
-	s.QuorumStateMachineARN = *out.StateMachineArn
-	return nil
 }
 
 // QuorumInput is DefaultInput for QuorumApprovers, two of whom must approve;
@@ -93,16 +58,7 @@ func QuorumInput(n int64) map[string]any {
 
 // StartQuorumExecution starts the quorum state machine with input.
 func (s *Stack) StartQuorumExecution(ctx context.Context, input any) (string, error) {
-	b, err := json.Marshal(input)
-	if err != nil {
-		return "", err
-	}
-	out, err := s.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(s.QuorumStateMachineARN), Input: aws.String(string(b))})
-	if err != nil {
-		return "", fmt.Errorf("start execution: %w", err)
-	}
-	return *out.ExecutionArn, nil
+	return s.startExecution(ctx, s.QuorumStateMachineARN, input)
 }
 
 // quorumColumn is one approver's latest 2-of-3 email, for the inbox to show

@@ -155,17 +155,17 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	o.Progress("queue created: " + s.QueueURL + " (DLQ after " + fmt.Sprint(o.MaxReceives) + " receives)")
-	if err := s.createStateMachine(ctx); err != nil {
+	if s.StateMachineARN, err = s.createStateMachine(ctx, "approval", "state machine", nil); err != nil {
 		return nil, err
 	}
 	o.Progress("state machine created: " + s.StateMachineARN)
-	if err := s.createChannelStateMachine(ctx); err != nil {
+	if s.ChannelStateMachineARN, err = s.createStateMachine(ctx, "approval-channels", "the channels state machine", ChannelDefinition); err != nil {
 		return nil, err
 	}
 	if err := s.createVotesTable(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.createQuorumStateMachine(ctx); err != nil {
+	if s.QuorumStateMachineARN, err = s.createStateMachine(ctx, "approval-quorum", "the quorum state machine", QuorumDefinition); err != nil {
 		return nil, err
 	}
 	o.Progress("votes table created: " + s.VotesTable + " (2-of-3 requests: " + s.QuorumStateMachineARN + ")")
@@ -245,21 +245,47 @@ func Definition(root, queueURL string) (string, error) {
 	return def, nil
 }
 
-func (s *Stack) createStateMachine(ctx context.Context) error {
+// editMessageBody applies edit to the MessageBody of def's RequestApproval
+// task: the variants of the example state machine change only that.
+func editMessageBody(def string, edit func(body map[string]any)) (string, error) {
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(def), &doc); err != nil {
+		return "", err
+	}
+	states, _ := doc["States"].(map[string]any)
+	task, _ := states["RequestApproval"].(map[string]any)
+	params, _ := task["Parameters"].(map[string]any)
+	body, ok := params["MessageBody"].(map[string]any)
+	if !ok {
+		return "", errors.New("the example state machine has no RequestApproval.Parameters.MessageBody")
+	}
+	edit(body)
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+// createStateMachine creates the example state machine, changed by variant
+// when it is not nil, under a name starting with prefix, and returns its
+// ARN; what names it in the error.
+func (s *Stack) createStateMachine(ctx context.Context, prefix, what string, variant func(string) (string, error)) (string, error) {
 	def, err := Definition(s.Root, s.QueueURL)
 	if err != nil {
-		return err
+		return "", err
+	}
+	if variant != nil {
+		if def, err = variant(def); err != nil {
+			return "", err
+		}
 	}
 	out, err := s.SFN.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String(fmt.Sprintf("approval-%d", time.Now().UnixNano()%1e9)),
+		Name:       aws.String(fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)),
 		Definition: aws.String(def),
 		RoleArn:    aws.String("arn:aws:iam::000000000000:role/approvals-state-machine"),
 	})
 	if err != nil {
-		return fmt.Errorf("create state machine: %w", err)
+		return "", fmt.Errorf("create %s: %w", what, err)
 	}
-	s.StateMachineARN = *out.StateMachineArn
-	return nil
+	return *out.StateMachineArn, nil
 }
 
 // start runs a service binary and waits for its /healthz on adminAddr.
