@@ -114,16 +114,8 @@ func links(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return enc.Encode(out)
 }
 
+// readRequest reads at most one byte more of stdin than a request may hold,
+// so that an oversized one is refused as the worker refuses it.
 func readRequest(file string) ([]byte, error) {
-	var b []byte
-	var err error
-	if file == "-" {
-		b, err = io.ReadAll(io.LimitReader(os.Stdin, worker.MaxBodyBytes+1))
-	} else {
-		b, err = os.ReadFile(file)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read request: %w", err)
-	}
-	return b, nil
+	return readInput(file, io.LimitReader(os.Stdin, worker.MaxBodyBytes+1), "request")
 }

@@ -93,15 +93,9 @@ func readData(file string) (map[string]any, error) {
 	if file == "" {
 		return data, nil
 	}
-	var b []byte
-	var err error
-	if file == "-" {
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(file)
-	}
+	b, err := readInput(file, os.Stdin, "data")
 	if err != nil {
-		return nil, fmt.Errorf("read data: %w", err)
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
