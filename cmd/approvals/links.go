@@ -74,10 +74,7 @@ func links(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	if err := s.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return err // cli.Run exits 0 on flag.ErrHelp
 	}
 
 	tmpls, err := worker.LoadTemplates(dir)
