@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sfn-approvals/sfn-approvals/internal/wait"
 	"github.com/sfn-approvals/sfn-approvals/metrics"
 )
 
@@ -184,7 +185,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			p.receiveFailures.Add(1)
 			errDelay = min(max(2*errDelay, time.Second), 30*time.Second)
 			p.Log.Warn("receive failed", "error", err, "retry_in", errDelay.String())
-			if !sleep(ctx, errDelay) {
+			if !wait.Sleep(ctx, errDelay) {
 				break
 			}
 			continue
@@ -244,17 +245,6 @@ func acquire(ctx context.Context, slots chan struct{}, want int) int {
 		}
 	}
 	return n
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // receive asks for up to n messages. Shutdown (the end of ctx) does not

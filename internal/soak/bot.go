@@ -14,6 +14,7 @@ import (
 
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/stack"
+	"github.com/sfn-approvals/sfn-approvals/internal/wait"
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
@@ -100,17 +101,17 @@ func (b *bot) run(ctx context.Context) {
 	}
 	// The outbox is read whole each time (kumo has no paging), so reads
 	// are spaced by a multiple of how long the last one took.
-	wait := time.Second
+	pause := time.Second
 	for ctx.Err() == nil {
 		t0 := time.Now()
 		if err := b.poll(ctx); err != nil && ctx.Err() == nil {
 			b.l.problemf("read the outbox: %v", err)
 		}
 		b.release()
-		wait = max(time.Second, 3*time.Since(t0))
+		pause = max(time.Second, 3*time.Since(t0))
 		select {
 		case <-ctx.Done():
-		case <-time.After(wait):
+		case <-time.After(pause):
 		}
 	}
 	wg.Wait()
@@ -295,7 +296,7 @@ func (b *bot) act(ctx context.Context, t task) {
 			b.s.unavailable++
 			b.mu.Unlock()
 			retried = true
-			sleep(ctx, time.Second)
+			wait.Sleep(ctx, time.Second)
 			continue
 		case t.dup && (code == http.StatusGone || code == http.StatusOK || code == http.StatusSeeOther):
 			// 410: decided; 200 (or the redirect): this approver's vote,
@@ -368,7 +369,7 @@ func (b *bot) do(ctx context.Context, method, u string) (int, error) {
 		}
 		b.mu.Unlock()
 		if err != nil {
-			sleep(ctx, time.Second)
+			wait.Sleep(ctx, time.Second)
 			return 0, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -384,20 +385,8 @@ func (b *bot) do(ctx context.Context, method, u string) (int, error) {
 			b.l.problemf("429 without a usable Retry-After (%q)", resp.Header.Get("Retry-After"))
 			secs = 1
 		}
-		if !sleep(ctx, time.Duration(secs)*time.Second) {
+		if !wait.Sleep(ctx, time.Duration(secs)*time.Second) {
 			return 0, ctx.Err()
 		}
-	}
-}
-
-// sleep waits for d, or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

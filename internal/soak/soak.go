@@ -31,6 +31,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/faultproxy"
 	"github.com/sfn-approvals/sfn-approvals/internal/kumo"
 	"github.com/sfn-approvals/sfn-approvals/internal/stack"
+	"github.com/sfn-approvals/sfn-approvals/internal/wait"
 )
 
 // Options size the run. Zero values take the defaults noted.
@@ -371,13 +372,13 @@ func (r *run) windows(ctx context.Context) {
 	send := []string{"SendEmail"}
 	if r.o.StallWindow > 0 {
 		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{StallRate: 1, Operations: send})
-		if !sleep(ctx, r.o.StallWindow) {
+		if !wait.Sleep(ctx, r.o.StallWindow) {
 			return
 		}
 	}
 	if r.o.OperatorWindow > 0 {
 		r.proxy.Set(faultproxy.SESv2, faultproxy.Fault{APIErrorRate: 1, APIError: faultproxy.SendingPaused, Operations: send})
-		sleep(ctx, r.o.OperatorWindow)
+		wait.Sleep(ctx, r.o.OperatorWindow)
 	}
 }
 
