@@ -27,4 +27,16 @@
 // retried too; the retry then finds the task answered and reports 410,
 // although the decision recorded is this one: delivery is at least once and
 // the outcome page can err towards "already answered", never the reverse.
+//
+// # With a votes table
+//
+// With Config.VotesTable (APPROVALS_VOTES_TABLE) the redeemer keeps state
+// after all, in DynamoDB through package votes: every POST is a vote
+// (vote.go). An approver counts once, a request needing minApprovals is
+// completed by exactly one call when the last needed approval arrives (or
+// at once on a veto), and Step Functions is called with the same retries
+// as above, within the decision's lease. A repeated POST of a vote that is
+// part of the decision gets the decision again; a request decided by others
+// is gone, naming who decided and when; a POST while another call is giving
+// Step Functions the answer is busy (503, Retry-After).
 package redeemer
