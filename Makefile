@@ -88,7 +88,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s); CI runs it after
 	done
 
 .PHONY: soak
-soak: build $(KUMO) ## faults, worker kills and duplicate deliveries over 2,000 executions (about 5 minutes); writes the ledger into RELIABILITY.md
+soak: build $(KUMO) ## faults, worker and redeemer kills, duplicate deliveries and 2-of-3 requests over 2,000 executions (about 5 minutes); writes the ledger into RELIABILITY.md
 	$(BIN)/approvals-dev soak -write RELIABILITY.md
 
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0

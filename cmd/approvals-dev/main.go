@@ -16,7 +16,7 @@ import (
 var commands = []cli.Command{
 	{Name: "dev", Summary: "run the whole product locally on emulated AWS, with an inbox page (make dev)", Run: dev},
 	{Name: "bench", Summary: "measure worker and redeemer throughput, latency and cost on emulated AWS (make bench)", Run: runBench},
-	{Name: "soak", Summary: "run executions through faults, worker kills and duplicate deliveries, and account for every one (make soak)", Run: runSoak},
+	{Name: "soak", Summary: "run executions through faults, worker and redeemer kills, duplicate deliveries and 2-of-3 requests, and account for every one (make soak)", Run: runSoak},
 }
 
 func main() {

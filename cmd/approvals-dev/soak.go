@@ -14,6 +14,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var o soak.Options
 	fs.IntVar(&o.Executions, "executions", 2000, "executions to start")
 	fs.IntVar(&o.Kills, "kills", 3, "times the worker is killed with SIGKILL and restarted (-1: none)")
+	fs.IntVar(&o.RedeemerKills, "redeemer-kills", 2, "times the redeemer is killed with SIGKILL and restarted (-1: none)")
+	fs.Float64Var(&o.QuorumRate, "quorum", 0.2, "share of valid requests needing 2 of 3 approvals, whose approvers click at once")
 	fs.Float64Var(&o.StartRate, "rate", 10, "executions started per second")
 	fs.Float64Var(&o.InvalidRate, "invalid", 0.02, "share of deliberately invalid requests, which must fail fast")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "worker concurrency")
