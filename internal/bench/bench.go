@@ -15,8 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,14 +142,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var stopProxy func()
+	if r.proxyURL, stopProxy, err = faultproxy.Listen(r.stalls.handler(r.proxy)); err != nil {
 		return nil, err
 	}
-	psrv := &http.Server{Handler: r.stalls.handler(r.proxy), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = psrv.Serve(ln) }()
-	defer psrv.Close()
-	r.proxyURL = "http://" + ln.Addr().String()
+	defer stopProxy()
 	cfg := kumo.Config()
 	cfg.HTTPClient = servicesHTTPClient()
 	r.sqs, r.sfn = sqs.NewFromConfig(cfg), sfn.NewFromConfig(cfg)

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -148,6 +149,19 @@ func New(target string, seed uint64) (*Proxy, error) {
 		p.stats[s] = &counters{}
 	}
 	return p, nil
+}
+
+// Listen serves h (a proxy, or a handler in front of one) on a free port of
+// 127.0.0.1, and returns its URL, for the services' AWS_ENDPOINT_URL, and
+// what stops it.
+func Listen(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // Set replaces the fault for a service; the zero Fault forwards untouched.

@@ -21,8 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"runtime"
 	"sync"
 	"syscall"
@@ -156,14 +154,11 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	proxyURL, stopProxy, err := faultproxy.Listen(proxy)
 	if err != nil {
 		return nil, err
 	}
-	psrv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = psrv.Serve(ln) }()
-	defer psrv.Close()
-	proxyURL := "http://" + ln.Addr().String()
+	defer stopProxy()
 
 	vis := fmt.Sprint(int(o.Visibility / time.Second))
 	st, err := stack.Up(ctx, stack.Options{
