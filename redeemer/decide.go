@@ -157,36 +157,53 @@ func (s *Server) callSFN(ctx context.Context, op, token string, attrs []any, cal
 
 // prepare builds the Step Functions call for the link's action.
 func (s *Server) prepare(c link.Claims, d approval.Decision) (op string, call func(context.Context) error, err error) {
-	token := aws.String(c.TaskToken)
 	switch c.Action.Type {
 	case approval.Success:
 		out, err := SuccessOutput(c.Action, d)
 		if err != nil {
 			return "", nil, err
 		}
-		in := &sfn.SendTaskSuccessInput{TaskToken: token, Output: aws.String(out)}
-		return "SendTaskSuccess", func(ctx context.Context) error {
-			_, err := s.sfn.SendTaskSuccess(ctx, in)
-			return err
-		}, nil
+		op, call = s.succeedCall(c.TaskToken, out)
+		return op, call, nil
 	case approval.Failure:
 		cause, err := FailureCause(c.Action, d)
 		if err != nil {
 			return "", nil, err
 		}
-		in := &sfn.SendTaskFailureInput{TaskToken: token, Error: aws.String(c.Action.Error), Cause: aws.String(cause)}
-		return "SendTaskFailure", func(ctx context.Context) error {
-			_, err := s.sfn.SendTaskFailure(ctx, in)
-			return err
-		}, nil
+		op, call = s.failCall(c.TaskToken, c.Action.Error, cause)
+		return op, call, nil
 	case approval.Heartbeat:
-		in := &sfn.SendTaskHeartbeatInput{TaskToken: token}
-		return "SendTaskHeartbeat", func(ctx context.Context) error {
-			_, err := s.sfn.SendTaskHeartbeat(ctx, in)
-			return err
-		}, nil
+		op, call = s.heartbeatCall(c.TaskToken)
+		return op, call, nil
 	}
 	return "", nil, fmt.Errorf("unknown action type %q", c.Action.Type)
+}
+
+// succeedCall, failCall and heartbeatCall are the Step Functions calls that
+// answer a task, with their operation's name for metrics and logs: a lone
+// decision (prepare) and the votes store (retryingTask) make the same ones.
+func (s *Server) succeedCall(token, output string) (op string, call func(context.Context) error) {
+	in := &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(output)}
+	return "SendTaskSuccess", func(ctx context.Context) error {
+		_, err := s.sfn.SendTaskSuccess(ctx, in)
+		return err
+	}
+}
+
+func (s *Server) failCall(token, errorName, cause string) (op string, call func(context.Context) error) {
+	in := &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(errorName), Cause: aws.String(cause)}
+	return "SendTaskFailure", func(ctx context.Context) error {
+		_, err := s.sfn.SendTaskFailure(ctx, in)
+		return err
+	}
+}
+
+func (s *Server) heartbeatCall(token string) (op string, call func(context.Context) error) {
+	in := &sfn.SendTaskHeartbeatInput{TaskToken: aws.String(token)}
+	return "SendTaskHeartbeat", func(ctx context.Context) error {
+		_, err := s.sfn.SendTaskHeartbeat(ctx, in)
+		return err
+	}
 }
 
 // SuccessOutput is the SendTaskSuccess output of a success action decided

@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-
 	"github.com/sfn-approvals/sfn-approvals/approval"
 	"github.com/sfn-approvals/sfn-approvals/internal/awsx"
 	"github.com/sfn-approvals/sfn-approvals/link"
@@ -196,27 +193,18 @@ func metricsOutcome(o outcome) string {
 type retryingTask struct{ s *Server }
 
 func (t retryingTask) Succeed(ctx context.Context, token, output string) error {
-	in := &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(output)}
-	return t.call(ctx, "SendTaskSuccess", token, func(ctx context.Context) error {
-		_, err := t.s.sfn.SendTaskSuccess(ctx, in)
-		return err
-	})
+	op, call := t.s.succeedCall(token, output)
+	return t.call(ctx, op, token, call)
 }
 
 func (t retryingTask) Fail(ctx context.Context, token, errorName, cause string) error {
-	in := &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(errorName), Cause: aws.String(cause)}
-	return t.call(ctx, "SendTaskFailure", token, func(ctx context.Context) error {
-		_, err := t.s.sfn.SendTaskFailure(ctx, in)
-		return err
-	})
+	op, call := t.s.failCall(token, errorName, cause)
+	return t.call(ctx, op, token, call)
 }
 
 func (t retryingTask) Heartbeat(ctx context.Context, token string) error {
-	in := &sfn.SendTaskHeartbeatInput{TaskToken: aws.String(token)}
-	return t.call(ctx, "SendTaskHeartbeat", token, func(ctx context.Context) error {
-		_, err := t.s.sfn.SendTaskHeartbeat(ctx, in)
-		return err
-	})
+	op, call := t.s.heartbeatCall(token)
+	return t.call(ctx, op, token, call)
 }
 
 func (t retryingTask) call(ctx context.Context, op, token string, call func(context.Context) error) error {
