@@ -48,14 +48,8 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	out := s.complete(r.Context(), c, d)
 	v = view{outcome: out, claims: &c, signedIn: id, decidedAt: d.DecidedAt}
-	if out.Name == outRecorded.Name {
-		target, _ := redirectTarget(c.RedirectURL)
-		if target != "" && !wantsJSON(r) {
-			w.Header().Set("Location", target)
-			w.WriteHeader(http.StatusSeeOther)
-			return
-		}
-		v.redirect = target
+	if out.Name == outRecorded.Name && redirect(w, r, c, &v) {
+		return
 	}
 	s.respond(w, r, v)
 }

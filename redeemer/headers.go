@@ -3,6 +3,7 @@ package redeemer
 import (
 	"net/http"
 
+	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/validate"
 )
 
@@ -30,6 +31,20 @@ func csp(redirectOrigin string) string {
 		fa += " " + redirectOrigin
 	}
 	return cspBase + "; " + fa
+}
+
+// redirect answers a recorded decision from a browser with a redirect to
+// the link's URL and reports that it did; a JSON client, or a link without
+// a URL, is answered by the caller, with the URL put in v for it to show.
+func redirect(w http.ResponseWriter, r *http.Request, c link.Claims, v *view) bool {
+	target, _ := redirectTarget(c.RedirectURL)
+	if target != "" && !wantsJSON(r) {
+		w.Header().Set("Location", target)
+		w.WriteHeader(http.StatusSeeOther)
+		return true
+	}
+	v.redirect = target
+	return false
 }
 
 // redirectTarget returns the URL to send the approver to after a decision

@@ -119,13 +119,9 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request, c link.Claims, id 
 		v.approvals = len(res.Decisions)
 		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeRecorded).Inc()
 		s.log.Info("decision recorded", attrs...)
-		target, _ := redirectTarget(c.RedirectURL)
-		if target != "" && !wantsJSON(r) {
-			w.Header().Set("Location", target)
-			w.WriteHeader(http.StatusSeeOther)
+		if redirect(w, r, c, &v) {
 			return
 		}
-		v.redirect = target
 	case votes.Extended:
 		v.outcome, v.tallied = outExtended, false
 		s.m.Decisions.WithLabelValues(typ, metrics.OutcomeRecorded).Inc()
