@@ -173,6 +173,15 @@ func TestServicesLive(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// The email reaches kumo's outbox before the worker's SendEmail call
+	// returns and counts it: wait for the count, not only for the email.
+	for strings.Contains(get(t, "http://"+workerAdmin+"/metrics"), "\napprovals_worker_emails_sent_total 0\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the email sent was not counted within 30s\n%s", worker.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	ms, err := check.Metrics()
 	if err != nil {
 		t.Fatal(err)
