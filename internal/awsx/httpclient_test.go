@@ -1,8 +1,6 @@
 package awsx
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -23,6 +21,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 )
 
 // raceResult is what one ReceiveMessage through the race below came to.
@@ -62,17 +62,8 @@ func receiveAfterEarlyClose(t *testing.T, newClient func(dial func(*http.Transpo
 	}))
 	defer srv.Close()
 
-	g := &gate{releaseWrite: make(chan struct{}), connClosed: make(chan struct{})}
-	dial := func(tr *http.Transport) {
-		var d net.Dialer
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil || !g.dialed.CompareAndSwap(false, true) {
-				return c, err
-			}
-			return &gatedConn{Conn: c, g: g}, nil
-		}
-	}
+	g := testio.NewWriteGate()
+	dial := func(tr *http.Transport) { tr.DialContext = g.DialContext }
 	h := &hook{inner: newClient(dial), g: g, releaseServer: releaseServer, wrote: make(chan error, 1)}
 	client := sqs.New(sqs.Options{
 		Region:       "us-east-1",
@@ -103,48 +94,12 @@ func receiveAnswer(id string) []byte {
 	return b
 }
 
-type gate struct {
-	dialed       atomic.Bool
-	releaseWrite chan struct{} // lets the writer go on after the request's last byte
-	connClosed   chan struct{}
-	closeOnce    sync.Once
-}
-
-// gatedConn holds its writer once a whole request has been written, until
-// the gate lets it go.
-type gatedConn struct {
-	net.Conn
-	g       *gate
-	written []byte
-	held    bool
-}
-
-func (c *gatedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	if c.held || err != nil {
-		return n, err
-	}
-	c.written = append(c.written, p[:n]...)
-	if req, rerr := http.ReadRequest(bufio.NewReader(bytes.NewReader(c.written))); rerr == nil {
-		if _, rerr := io.ReadAll(req.Body); rerr == nil {
-			c.held = true
-			<-c.g.releaseWrite
-		}
-	}
-	return n, err
-}
-
-func (c *gatedConn) Close() error {
-	c.g.closeOnce.Do(func() { close(c.g.connClosed) })
-	return c.Conn.Close()
-}
-
 // hook sits between the SDK and the client under test. The SDK closes the
 // request body after Do returns and before it reads the answer, so the
 // answer's first Read is where the writer is let go.
 type hook struct {
 	inner         aws.HTTPClient
-	g             *gate
+	g             *testio.WriteGate
 	releaseServer chan struct{}
 	wrote         chan error
 	first         atomic.Bool
@@ -164,12 +119,12 @@ func (h *hook) Do(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	resp.Body = &firstRead{ReadCloser: resp.Body, err: &h.readErr, before: func() {
-		close(h.g.releaseWrite)
+		h.g.Release()
 		h.writeErr = <-h.wrote
 		if h.writeErr != nil {
 			// net/http closes the connection after a failed write; let
 			// the rest of the answer come only once it has.
-			<-h.g.connClosed
+			<-h.g.Closed()
 		}
 		close(h.releaseServer)
 	}}

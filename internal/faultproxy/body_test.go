@@ -1,18 +1,15 @@
 package faultproxy
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
+
+	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 )
 
 // The server closes a request's body as soon as the handler starts
@@ -44,16 +41,9 @@ func TestAnswerSurvivesInboundBodyClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{releaseWrite: make(chan struct{}), connClosed: make(chan struct{})}
+	g := testio.NewWriteGate()
 	tr := p.rp.Transport.(*http.Transport)
-	var d net.Dialer
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil || !g.dialed.CompareAndSwap(false, true) {
-			return c, err
-		}
-		return &gatedConn{Conn: c, g: g}, nil
-	}
+	tr.DialContext = g.DialContext
 	wrote := make(chan error, 1)
 	p.rp.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
@@ -77,10 +67,10 @@ func TestAnswerSurvivesInboundBodyClose(t *testing.T) {
 	}
 	// The proxy has begun answering: the server has closed the inbound
 	// body. Now let the transport's writer go on.
-	close(g.releaseWrite)
+	g.Release()
 	werr := <-wrote
 	if werr != nil {
-		<-g.connClosed // the transport drops the connection after a failed write
+		<-g.Closed() // the transport drops the connection after a failed write
 	}
 	close(releaseTarget)
 	rest, err := io.ReadAll(resp.Body)
@@ -92,39 +82,3 @@ func TestAnswerSurvivesInboundBodyClose(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-type gate struct {
-	dialed       atomic.Bool
-	releaseWrite chan struct{}
-	connClosed   chan struct{}
-	closeOnce    sync.Once
-}
-
-// gatedConn holds its writer once a whole request has been written, until
-// the gate lets it go.
-type gatedConn struct {
-	net.Conn
-	g       *gate
-	written []byte
-	held    bool
-}
-
-func (c *gatedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	if c.held || err != nil {
-		return n, err
-	}
-	c.written = append(c.written, p[:n]...)
-	if req, rerr := http.ReadRequest(bufio.NewReader(bytes.NewReader(c.written))); rerr == nil {
-		if _, rerr := io.ReadAll(req.Body); rerr == nil {
-			c.held = true
-			<-c.g.releaseWrite
-		}
-	}
-	return n, err
-}
-
-func (c *gatedConn) Close() error {
-	c.g.closeOnce.Do(func() { close(c.g.connClosed) })
-	return c.Conn.Close()
-}
