@@ -64,30 +64,56 @@ func StateMachine(t testing.TB, c *sfn.Client, definition string) string {
 	return *out.StateMachineArn
 }
 
-// WaitForTokenDefinition is the smallest approval state machine: it sends
-// the execution input's "request" object, with the task token added, to the
-// queue and waits. The request's fields are copied by the caller into the
-// execution input, because kumo does not support $$.Execution in Parameters.
+// Task is the one task of a test state machine (TaskDefinition).
+type Task struct {
+	TimeoutSeconds int
+	// HeartbeatSeconds, when not 0, is the task's heartbeat interval: kumo
+	// needs one to take SendTaskHeartbeat.
+	HeartbeatSeconds int
+	// Fields are the execution input's fields the message body carries,
+	// each under its own name, beside the task token.
+	Fields []string
+	// CatchRejected puts a "Rejected" failure's error and cause in the
+	// output ($.rejection) and ends in a Pass state, as a real workflow
+	// would, so that the execution succeeds with them.
+	CatchRejected bool
+}
+
+// TaskDefinition is an approval state machine of one task: it sends the
+// message body (the task token and t.Fields, copied from the execution
+// input, because kumo does not support $$.Execution in Parameters) to the
+// queue and waits.
+func TaskDefinition(queueURL string, t Task) string {
+	body := map[string]string{"taskToken.$": "$$.Task.Token"}
+	for _, f := range t.Fields {
+		body[f+".$"] = "$." + f
+	}
+	task := map[string]any{
+		"Type":           "Task",
+		"Resource":       "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+		"TimeoutSeconds": t.TimeoutSeconds,
+		"Parameters":     map[string]any{"QueueUrl": queueURL, "MessageBody": body},
+		"End":            true,
+	}
+	states := map[string]any{"RequestApproval": task}
+	if t.HeartbeatSeconds > 0 {
+		task["HeartbeatSeconds"] = t.HeartbeatSeconds
+	}
+	if t.CatchRejected {
+		task["Catch"] = []map[string]any{{"ErrorEquals": []string{"Rejected"}, "ResultPath": "$.rejection", "Next": "Rejected"}}
+		states["Rejected"] = map[string]any{"Type": "Pass", "End": true}
+	}
+	b, err := json.Marshal(map[string]any{"StartAt": "RequestApproval", "States": states})
+	if err != nil {
+		panic(err) // maps of strings and numbers always marshal
+	}
+	return string(b)
+}
+
+// WaitForTokenDefinition is the smallest approval state machine: the
+// request's "to" and "subject" with the task token.
 func WaitForTokenDefinition(queueURL string, timeoutSeconds int) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": %d,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {
-          "taskToken.$": "$$.Task.Token",
-          "to.$": "$.to",
-          "subject.$": "$.subject"
-        }
-      },
-      "End": true
-    }
-  }
-}`, timeoutSeconds, queueURL)
+	return TaskDefinition(queueURL, Task{TimeoutSeconds: timeoutSeconds, Fields: []string{"to", "subject"}})
 }
 
 // StartExecution starts an execution with input.

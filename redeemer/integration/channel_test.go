@@ -31,28 +31,7 @@ import (
 
 // channelQuorumDefinition is quorumDefinition with the request's channels.
 func channelQuorumDefinition(queueURL string) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": 300,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {
-          "taskToken.$": "$$.Task.Token",
-          "to.$": "$.to",
-          "channels.$": "$.channels",
-          "subject.$": "$.subject",
-          "minApprovals.$": "$.minApprovals",
-          "requestedBy.$": "$.requestedBy"
-        }
-      },
-      "End": true
-    }
-  }
-}`, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 300, Fields: []string{"to", "channels", "subject", "minApprovals", "requestedBy"}})
 }
 
 // webhookBody is the part of a webhook channel's message the test reads.

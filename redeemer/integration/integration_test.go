@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -39,24 +38,7 @@ const keys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 // (kumo crashes on SendTaskHeartbeat without one) and a Catch that puts a
 // failure's error and cause in the output, as a real workflow would.
 func definition(queueURL string) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": 120,
-      "HeartbeatSeconds": 60,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {"taskToken.$": "$$.Task.Token", "to.$": "$.to", "subject.$": "$.subject"}
-      },
-      "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.rejection", "Next": "Rejected"}],
-      "End": true
-    },
-    "Rejected": {"Type": "Pass", "End": true}
-  }
-}`, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 120, HeartbeatSeconds: 60, Fields: []string{"to", "subject"}, CatchRejected: true})
 }
 
 type env struct {

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,27 +31,7 @@ import (
 // quorumDefinition sends the execution input's approver policy with the
 // task token and waits.
 func quorumDefinition(queueURL string) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": 300,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {
-          "taskToken.$": "$$.Task.Token",
-          "to.$": "$.to",
-          "subject.$": "$.subject",
-          "minApprovals.$": "$.minApprovals",
-          "requestedBy.$": "$.requestedBy"
-        }
-      },
-      "End": true
-    }
-  }
-}`, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 300, Fields: []string{"to", "subject", "minApprovals", "requestedBy"}})
 }
 
 // The worker mints links under this base; the test sends them to the

@@ -35,24 +35,10 @@ func TestMain(m *testing.M) { kumotest.Main(m) }
 // heartbeat interval (kumo needs one for SendTaskHeartbeat) and a Catch that
 // puts a veto's error and cause in the output, as a real workflow would.
 func definition(queueURL string, timeoutSeconds int) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": %d,
-      "HeartbeatSeconds": %d,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {"taskToken.$": "$$.Task.Token", "to.$": "$.to", "subject.$": "$.subject"}
-      },
-      "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.rejection", "Next": "Rejected"}],
-      "End": true
-    },
-    "Rejected": {"Type": "Pass", "End": true}
-  }
-}`, timeoutSeconds, timeoutSeconds, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{
+		TimeoutSeconds: timeoutSeconds, HeartbeatSeconds: timeoutSeconds,
+		Fields: []string{"to", "subject"}, CatchRejected: true,
+	})
 }
 
 var (

@@ -33,26 +33,7 @@ import (
 // channelDefinition sends a request to the channels the input names, and
 // to no email address.
 func channelDefinition(queueURL string) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": 120,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {
-          "taskToken.$": "$$.Task.Token",
-          "channels.$": "$.channels",
-          "subject.$": "$.subject",
-          "data.$": "$.data"
-        }
-      },
-      "End": true
-    }
-  }
-}`, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 120, Fields: []string{"channels", "subject", "data"}})
 }
 
 // received is one request a receiver got.

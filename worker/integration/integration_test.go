@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -32,34 +31,13 @@ const baseURL = "https://approvals.example.com"
 // approvalDefinition sends a request built from the execution input, with
 // the task token, and waits for it.
 func approvalDefinition(queueURL string) string {
-	return fmt.Sprintf(`{
-  "StartAt": "RequestApproval",
-  "States": {
-    "RequestApproval": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-      "TimeoutSeconds": 120,
-      "Parameters": {
-        "QueueUrl": %q,
-        "MessageBody": {
-          "taskToken.$": "$$.Task.Token",
-          "to.$": "$.to",
-          "cc.$": "$.cc",
-          "subject.$": "$.subject",
-          "data.$": "$.data"
-        }
-      },
-      "End": true
-    }
-  }
-}`, queueURL)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 120, Fields: []string{"to", "cc", "subject", "data"}})
 }
 
 // templateDefinition is approvalDefinition with the template named by the
 // execution input.
 func templateDefinition(queueURL string) string {
-	return strings.Replace(approvalDefinition(queueURL), `"data.$": "$.data"`, `"data.$": "$.data",
-          "template.$": "$.template"`, 1)
+	return kumotest.TaskDefinition(queueURL, kumotest.Task{TimeoutSeconds: 120, Fields: []string{"to", "cc", "subject", "data", "template"}})
 }
 
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
