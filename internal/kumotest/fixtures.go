@@ -148,6 +148,30 @@ func WaitStatus(t testing.TB, c *sfn.Client, execARN string, timeout time.Durati
 	}
 }
 
+// Rejection waits up to timeout for an execution of a CatchRejected state
+// machine to end, as it must, through the Catch; it returns the caught
+// error's name and decodes its cause (JSON, from the redeemer) into cause.
+func Rejection(t testing.TB, c *sfn.Client, execARN string, timeout time.Duration, cause any) (errorName string) {
+	t.Helper()
+	d := WaitStatus(t, c, execARN, timeout)
+	if d.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("execution %s, want SUCCEEDED through the Catch", d.Status)
+	}
+	var out struct {
+		Rejection struct {
+			Error string `json:"Error"`
+			Cause string `json:"Cause"`
+		} `json:"rejection"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &out); err != nil {
+		t.Fatalf("output %s: %v", aws.ToString(d.Output), err)
+	}
+	if err := json.Unmarshal([]byte(out.Rejection.Cause), cause); err != nil {
+		t.Fatalf("cause %q: %v", out.Rejection.Cause, err)
+	}
+	return out.Rejection.Error
+}
+
 // ReceiveOne long-polls the queue until one message arrives.
 func ReceiveOne(t testing.TB, c *sqs.Client, queueURL string, timeout time.Duration) sqstypes.Message {
 	t.Helper()

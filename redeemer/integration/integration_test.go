@@ -199,26 +199,11 @@ func TestRejectAndExtendThroughStepFunctions(t *testing.T) {
 	if c := post(t, e.link(t, token, approval.DefaultActions()[1]), "not this week"); c != http.StatusOK {
 		t.Fatalf("reject POST = %d, want 200", c)
 	}
-	d := kumotest.WaitStatus(t, e.sfn, execARN, 10*time.Second)
-	if d.Status != sfntypes.ExecutionStatusSucceeded {
-		t.Fatalf("execution %s, want SUCCEEDED through the Catch", d.Status)
-	}
-	var out struct {
-		Rejection struct {
-			Error string `json:"Error"`
-			Cause string `json:"Cause"`
-		} `json:"rejection"`
-	}
-	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &out); err != nil {
-		t.Fatalf("output %s: %v", aws.ToString(d.Output), err)
-	}
 	var cause approval.FailureCause
-	if err := json.Unmarshal([]byte(out.Rejection.Cause), &cause); err != nil {
-		t.Fatalf("cause %q: %v", out.Rejection.Cause, err)
-	}
-	if out.Rejection.Error != "Rejected" || cause.Message != "Rejected by approver" ||
+	errName := kumotest.Rejection(t, e.sfn, execARN, 10*time.Second, &cause)
+	if errName != "Rejected" || cause.Message != "Rejected by approver" ||
 		cause.Decision.Action != "reject" || cause.Decision.Approver != "ben@example.com" || cause.Decision.Comment != "not this week" {
-		t.Errorf("rejection %+v, cause %+v", out.Rejection, cause)
+		t.Errorf("rejection error %q, cause %+v", errName, cause)
 	}
 }
 

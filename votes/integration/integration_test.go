@@ -225,27 +225,12 @@ func TestVeto(t *testing.T) {
 	if got := e.vote(t, token, "ben@example.com", reject, 2); got.Outcome != votes.Decided || got.Type != approval.Failure || !got.Completed {
 		t.Fatalf("veto: %+v", got)
 	}
-	d := kumotest.WaitStatus(t, e.sfn, execARN, 10*time.Second)
-	if d.Status != sfntypes.ExecutionStatusSucceeded {
-		t.Fatalf("execution %s, want SUCCEEDED through the Catch", d.Status)
-	}
-	var out struct {
-		Rejection struct {
-			Error string `json:"Error"`
-			Cause string `json:"Cause"`
-		} `json:"rejection"`
-	}
-	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &out); err != nil {
-		t.Fatalf("output %s: %v", aws.ToString(d.Output), err)
-	}
 	var cause votes.Cause
-	if err := json.Unmarshal([]byte(out.Rejection.Cause), &cause); err != nil {
-		t.Fatalf("cause %q: %v", out.Rejection.Cause, err)
-	}
+	errName := kumotest.Rejection(t, e.sfn, execARN, 10*time.Second, &cause)
 	want := votes.Cause{Message: "Rejected by approver", Decision: dec("ben@example.com", "reject"),
 		Decisions: []approval.Decision{dec("ann@example.com", "approve")}}
-	if diff := cmp.Diff(want, cause); diff != "" || out.Rejection.Error != "Rejected" {
-		t.Fatalf("error %q, cause (-want +got):\n%s", out.Rejection.Error, diff)
+	if diff := cmp.Diff(want, cause); diff != "" || errName != "Rejected" {
+		t.Fatalf("error %q, cause (-want +got):\n%s", errName, diff)
 	}
 	if got := e.vote(t, token, "cat@example.com", approve, 2); got.Outcome != votes.Gone || got.Decision.Approver != "ben@example.com" {
 		t.Fatalf("after the veto: %+v", got)
