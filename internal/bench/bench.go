@@ -124,13 +124,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	if !o.ExternalKumo {
-		unlock, err := kumo.Lock()
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
+	unlock, err := kumo.LockUnless(o.ExternalKumo)
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	r.keys, err = link.GenerateKey()
 	if err != nil {
 		return nil, err

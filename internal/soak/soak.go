@@ -143,13 +143,11 @@ func Run(ctx context.Context, o Options) (*Ledger, error) {
 	if err := o.Prepare("soak"); err != nil {
 		return nil, err
 	}
-	if !o.ExternalKumo {
-		unlock, err := kumo.Lock()
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
+	unlock, err := kumo.LockUnless(o.ExternalKumo)
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
 	proxy, err := faultproxy.New(kumo.Endpoint, o.Seed)
 	if err != nil {
 		return nil, err
