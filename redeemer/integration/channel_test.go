@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 	"github.com/sfn-approvals/sfn-approvals/worker"
+	"github.com/sfn-approvals/sfn-approvals/worker/workertest"
 )
 
 // channelQuorumDefinition is quorumDefinition with the request's channels.
@@ -77,22 +77,13 @@ func TestChannelQuorumSignedIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, worker.Config{
-			QueueURL: e.queue, Sender: "approvals@example.com", BaseURL: workerBase, Keyring: e.kr,
-			Concurrency: 2, ShutdownGrace: 5 * time.Second, ReceiveWait: time.Second,
-			VotesTable: table, Channels: chans, AWS: &cfg,
-			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker Run = %v", err)
-		}
-	})
+	stop := workertest.Start(t, worker.Config{
+		QueueURL: e.queue, Sender: "approvals@example.com", BaseURL: workerBase, Keyring: e.kr,
+		Concurrency: 2, ShutdownGrace: 5 * time.Second, ReceiveWait: time.Second,
+		VotesTable: table, Channels: chans, AWS: &cfg,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}, 15*time.Second)
+	t.Cleanup(stop)
 
 	subject := kumotest.Name("Deploy")
 	exec := kumotest.StartExecution(t, e.sfn, e.sm, map[string]any{"subject": subject, "channels": []string{"ops"},

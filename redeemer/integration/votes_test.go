@@ -26,6 +26,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 	"github.com/sfn-approvals/sfn-approvals/votes"
 	"github.com/sfn-approvals/sfn-approvals/worker"
+	"github.com/sfn-approvals/sfn-approvals/worker/workertest"
 )
 
 // quorumDefinition sends the execution input's approver policy with the
@@ -53,22 +54,13 @@ func setupQuorum(t *testing.T) *quorumEnv {
 	q.env = setup(t, func(c *redeemer.Config) { c.VotesTable, c.VotesClient = q.table, q.ddb })
 	q.sm = kumotest.StateMachine(t, q.sfn, quorumDefinition(q.queue))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, worker.Config{
-			QueueURL: q.queue, Sender: "approvals@example.com", BaseURL: workerBase, Keyring: q.kr,
-			Concurrency: 4, ShutdownGrace: 5 * time.Second, ReceiveWait: time.Second,
-			VotesTable: q.table, AWS: &cfg,
-			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker Run = %v", err)
-		}
-	})
+	stop := workertest.Start(t, worker.Config{
+		QueueURL: q.queue, Sender: "approvals@example.com", BaseURL: workerBase, Keyring: q.kr,
+		Concurrency: 4, ShutdownGrace: 5 * time.Second, ReceiveWait: time.Second,
+		VotesTable: q.table, AWS: &cfg,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}, 15*time.Second)
+	t.Cleanup(stop)
 	return q
 }
 

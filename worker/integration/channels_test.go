@@ -28,6 +28,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/redeemer"
 	"github.com/sfn-approvals/sfn-approvals/worker"
+	"github.com/sfn-approvals/sfn-approvals/worker/workertest"
 )
 
 // channelDefinition sends a request to the channels the input names, and
@@ -291,33 +292,21 @@ func setupChannels(t *testing.T) *channelEnv {
 	}
 	handler = srv
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, worker.Config{
-			QueueURL:      e.queueURL,
-			Sender:        "approvals@example.com",
-			BaseURL:       rs.URL,
-			Keyring:       e.kr,
-			Channels:      cfg,
-			Concurrency:   2,
-			ShutdownGrace: 5 * time.Second,
-			ReceiveWait:   time.Second,
-			AWSTimeout:    5 * time.Second,
-			Logger:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			AWS:           &awsCfg,
-		})
-	}()
+	stop := workertest.Start(t, worker.Config{
+		QueueURL:      e.queueURL,
+		Sender:        "approvals@example.com",
+		BaseURL:       rs.URL,
+		Keyring:       e.kr,
+		Channels:      cfg,
+		Concurrency:   2,
+		ShutdownGrace: 5 * time.Second,
+		ReceiveWait:   time.Second,
+		AWSTimeout:    5 * time.Second,
+		Logger:        slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AWS:           &awsCfg,
+	}, 15*time.Second)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil after shutdown", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after shutdown")
-		}
+		stop()
 		for _, secret := range []string{"SLACKSECRET", "TEAMSSECRET", "DENIEDSECRET", hookSecret} {
 			if strings.Contains(e.logs.String(), secret) {
 				t.Errorf("the worker's logs show a channel's URL or secret (%s)", secret)

@@ -23,6 +23,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/worker"
+	"github.com/sfn-approvals/sfn-approvals/worker/workertest"
 )
 
 // faultBundle is a worker whose AWS calls go through a fault proxy in front
@@ -59,31 +60,19 @@ func setupFaults(t *testing.T) *faultBundle {
 		t.Fatal(err)
 	}
 	b := &faultBundle{proxy: proxy, sf: sf, sm: sm, logs: &testio.SyncBuffer{}, metricsAddr: freeAddr(t)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, worker.Config{
-			QueueURL: queueURL, Sender: "approvals@example.com", BaseURL: baseURL, Keyring: kr,
-			Concurrency: 1, MetricsAddr: b.metricsAddr, ShutdownGrace: 5 * time.Second,
-			AWSTimeout: time.Second,
-			Logger:     slog.New(slog.NewJSONHandler(b.logs, nil)),
-			AWS:        &viaProxy,
-		})
-	}()
+	stop := workertest.Start(t, worker.Config{
+		QueueURL: queueURL, Sender: "approvals@example.com", BaseURL: baseURL, Keyring: kr,
+		Concurrency: 1, MetricsAddr: b.metricsAddr, ShutdownGrace: 5 * time.Second,
+		AWSTimeout: time.Second,
+		Logger:     slog.New(slog.NewJSONHandler(b.logs, nil)),
+		AWS:        &viaProxy,
+	}, 30*time.Second)
 	t.Cleanup(func() {
 		// Stalls and errors end first, so the worker's last calls are answered.
 		for _, s := range faultproxy.Services {
 			proxy.Set(s, faultproxy.Fault{})
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after shutdown")
-		}
+		stop()
 	})
 	return b
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/internal/testio"
 	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/worker"
+	"github.com/sfn-approvals/sfn-approvals/worker/workertest"
 )
 
 func TestMain(m *testing.M) { kumotest.Main(m) }
@@ -58,33 +59,18 @@ func TestWorkerAgainstKumo(t *testing.T) {
 	}
 
 	logs := &testio.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, worker.Config{
-			QueueURL:      queueURL,
-			Sender:        "Approvals <approvals@example.com>",
-			BaseURL:       baseURL,
-			Keyring:       kr,
-			Concurrency:   4,
-			MetricsAddr:   "127.0.0.1:0",
-			ShutdownGrace: 5 * time.Second,
-			ReceiveWait:   time.Second, // the drain lets the last long poll finish
-			Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			AWS:           &awsCfg,
-		})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil after shutdown", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after shutdown")
-		}
-	}()
+	defer workertest.Start(t, worker.Config{
+		QueueURL:      queueURL,
+		Sender:        "Approvals <approvals@example.com>",
+		BaseURL:       baseURL,
+		Keyring:       kr,
+		Concurrency:   4,
+		MetricsAddr:   "127.0.0.1:0",
+		ShutdownGrace: 5 * time.Second,
+		ReceiveWait:   time.Second, // the drain lets the last long poll finish
+		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AWS:           &awsCfg,
+	}, 15*time.Second)()
 
 	t.Run("approval email with working links", func(t *testing.T) {
 		subject := kumotest.Name("Approve deployment")
