@@ -300,21 +300,34 @@ func TestFiveApproversAtOnce(t *testing.T) {
 	if len(out.Decisions) != 3 || len(seen) != 3 {
 		t.Fatalf("decisions %v, want 3 distinct approvers", approvers(out.Decisions))
 	}
+	// Who is told what depends on the order the clicks reach the table: a
+	// vote that lands before quorum is told vote_recorded and still counts in
+	// the decision. What must hold: whoever is told recorded is in the
+	// decision, and everyone in the decision was told their vote counted.
 	recorded := 0
+	counted := map[string]bool{}
 	for _, a := range results {
 		switch a.Outcome {
 		case "recorded":
 			recorded++
+			counted[a.Approver] = true
 			if !seen[a.Approver] {
 				t.Errorf("%s was told recorded but is not in the decisions", a.Approver)
 			}
-		case "gone", "vote_recorded":
+		case "vote_recorded":
+			counted[a.Approver] = true
+		case "gone":
 		default:
 			t.Errorf("answer %+v", a)
 		}
 	}
-	if recorded != 3 {
-		t.Errorf("%d approvers told recorded, want the 3 in the decision: %+v", recorded, results)
+	if recorded == 0 {
+		t.Errorf("nobody was told recorded: %+v", results)
+	}
+	for addr := range seen {
+		if !counted[addr] {
+			t.Errorf("%s is in the decisions but was told neither recorded nor vote_recorded: %+v", addr, results)
+		}
 	}
 	// One completion: the record says Step Functions took the answer, and
 	// the redeemer completed the task once.
