@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 )
 
 // maxDuplicateProblems bounds how many duplicate keys are listed one by
@@ -127,10 +128,12 @@ func stringEnd(body []byte, i int) int {
 	return len(body) - 1
 }
 
-// decodeKey turns a quoted JSON key into its text, escapes and all.
+// decodeKey turns a quoted JSON key into its text, escapes and all, as
+// encoding/json reads it: invalid UTF-8 becomes U+FFFD there, so only a
+// valid key without escapes is taken as it is.
 func decodeKey(quoted []byte) string {
 	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner)
 	}
 	var s string
