@@ -67,7 +67,7 @@ lint: ## gofmt and go vet
 	$(GO) vet $(PKGS)
 
 .PHONY: bench
-bench: build $(KUMO) wrk ## load and micro benchmarks (about 10 minutes); writes the table into BENCHMARKS.md
+bench: build $(KUMO) wrk ## load and micro benchmarks (about 4 minutes); writes the table into BENCHMARKS.md
 	$(BIN)/approvals-dev bench -write BENCHMARKS.md
 
 # Fuzz targets as package:Target; each runs FUZZTIME after its committed
