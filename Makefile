@@ -76,7 +76,8 @@ bench: build $(KUMO) wrk ## load and micro benchmarks (about 4 minutes); writes 
 # each new-coverage input is minimized in time quadratic in its length, and
 # the worker runs nothing else meanwhile.
 FUZZ_TARGETS := ./link:FuzzOpen ./link:FuzzDecodeClaims ./worker:FuzzDecodeRequest \
-	./redeemer:FuzzLinkRoute ./redeemer:FuzzReadComment ./redeemer:FuzzJSONCallback ./identity:FuzzVerify
+	./redeemer:FuzzLinkRoute ./redeemer:FuzzReadComment ./redeemer:FuzzJSONCallback ./redeemer:FuzzCompiledConfirmPage \
+	./identity:FuzzVerify
 FUZZTIME     ?= 10s
 
 .PHONY: fuzz

@@ -204,6 +204,13 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 			}
 		}
 	}
+	if name == "confirm.html.tmpl" && s.styleHref != "" {
+		page := compiledPages.Get().(*[]byte)
+		defer putCompiledPage(page)
+		*page = writeConfirm(*page, &d, s.styleHref)
+		s.writePage(w, v.Status, *page)
+		return
+	}
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)
 	if err := s.pages.ExecuteTemplate(buf, name, d); err != nil {
@@ -215,10 +222,15 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 		_, _ = w.Write([]byte(v.Title + "\n" + v.Message + "\n"))
 		return
 	}
+	s.writePage(w, v.Status, buf.Bytes())
+}
+
+// writePage sends a rendered page with its status code.
+func (s *Server) writePage(w http.ResponseWriter, status int, page []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(v.Status)
-	_, _ = w.Write(buf.Bytes())
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	w.WriteHeader(status)
+	_, _ = w.Write(page)
 }
 
 // pageBuffers hold rendered pages between requests: a page grew its buffer

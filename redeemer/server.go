@@ -35,20 +35,24 @@ var _ taskCompleter = (*sfn.Client)(nil)
 
 // Server is the redeemer's HTTP handler: links, the stylesheet and /healthz.
 type Server struct {
-	cfg      Config
-	sfn      taskCompleter
-	votes    voteStore // nil: no votes table
-	m        *metrics.Redeemer
-	log      *slog.Logger
-	pages    *template.Template
-	css      []byte
-	base     string // path prefix of every route except /healthz, no trailing slash
-	links    string // base + link.PathPrefix: everything under it is a link
-	mux      *http.ServeMux
-	limiter  *limiter           // nil: no rate limit
-	verifier *identity.Verifier // nil: IdentityLink, no sign-in to check
-	hsts     bool               // the base URL is https: every response says so
-	draining atomic.Bool
+	cfg   Config
+	sfn   taskCompleter
+	votes voteStore // nil: no votes table
+	m     *metrics.Redeemer
+	log   *slog.Logger
+	pages *template.Template
+	// styleHref is set when the page templates are the built-in ones
+	// (isBuiltinPages): the confirmation page is then written by
+	// writeConfirm, with this stylesheet URL.
+	styleHref string
+	css       []byte
+	base      string // path prefix of every route except /healthz, no trailing slash
+	links     string // base + link.PathPrefix: everything under it is a link
+	mux       *http.ServeMux
+	limiter   *limiter           // nil: no rate limit
+	verifier  *identity.Verifier // nil: IdentityLink, no sign-in to check
+	hsts      bool               // the base URL is https: every response says so
+	draining  atomic.Bool
 }
 
 // StylePath is where the stylesheet is served, under the base URL's path.
@@ -78,6 +82,9 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 	base, _ := basePath(cfg.BaseURL)
 	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base,
 		links: base + link.PathPrefix}
+	if isBuiltinPages(cfg.Templates) {
+		s.styleHref = styleHref(base + StylePath)
+	}
 	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Scheme == "https" {
 		s.hsts = true
 	}
