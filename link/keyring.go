@@ -26,8 +26,15 @@ type Keyring struct {
 
 type key struct {
 	id   string
-	aead cipher.AEAD
+	aead cipher.AEAD // seals, with a random nonce it prepends
+	// gcm is the same key's AES-GCM with the nonce given: Open splits
+	// the nonce off itself and decrypts in place.
+	gcm cipher.AEAD
 }
+
+// nonceSize is the random-nonce AEAD's nonce, written before the
+// ciphertext.
+const nonceSize = 12
 
 // ParseKeyring parses "kid1:base64key,kid2:base64key". Keys are 32 bytes in
 // standard or URL-safe base64, padded or not.
@@ -94,7 +101,14 @@ func newKey(id string, raw []byte) (key, error) {
 	if err != nil {
 		return key{}, err
 	}
-	return key{id: id, aead: aead}, nil
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return key{}, err
+	}
+	if gcm.NonceSize() != nonceSize || aead.Overhead() != nonceSize+gcm.Overhead() {
+		return key{}, errors.New("unexpected AES-GCM nonce size")
+	}
+	return key{id: id, aead: aead, gcm: gcm}, nil
 }
 
 func decodeKey(s string) ([]byte, error) {

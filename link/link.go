@@ -24,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sfn-approvals/sfn-approvals/approval"
 )
@@ -88,42 +90,98 @@ const maxEncoded = 64 << 10
 // Mint seals claims with the keyring's first key and returns the encoded link
 // token (the part after PathPrefix).
 func (kr *Keyring) Mint(c Claims) (string, error) {
-	sealed, err := kr.seal(c)
+	m := kr.minter("", c)
+	sealed, err := m.seal(c.Action, c.Recipient, c.Approvers)
 	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
-}
-
-// seal is Mint before the base64 encoding.
-func (kr *Keyring) seal(c Claims) ([]byte, error) {
-	if c.TaskToken == "" {
-		return nil, errors.New("mint link: empty task token")
-	}
-	k := &kr.keys[0]
-	hdr := make([]byte, 0, 2+len(k.id))
-	hdr = append(hdr, Version, byte(len(k.id)))
-	hdr = append(hdr, k.id...)
-
-	plain := encodeClaims(c)
-	out := make([]byte, len(hdr), len(hdr)+k.aead.NonceSize()+len(plain)+k.aead.Overhead())
-	copy(out, hdr)
-	return k.aead.Seal(out, nil, plain, hdr), nil
+	enc := base64.RawURLEncoding
+	b := make([]byte, enc.EncodedLen(len(sealed)))
+	enc.Encode(b, sealed)
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
 // URL mints a link and joins it to the redeemer's base URL.
 func (kr *Keyring) URL(baseURL string, c Claims) (string, error) {
-	sealed, err := kr.seal(c)
+	m := kr.minter(baseURL, c)
+	return m.URL(c.Action, c.Recipient, c.Approvers)
+}
+
+// Minter mints the links of one request, which share a task token, an
+// expiry, a redirect URL and a policy: the token is decoded once, however
+// many links are minted, and each link is sealed with a nonce of its own.
+// Not safe for concurrent use.
+type Minter struct {
+	k    *key
+	base string // the base URL without its trailing slashes
+	req  Claims
+	// plain holds the plaintext's head (flags, expiry, token) and, after
+	// it, the last link's other fields; sealed is the last link sealed.
+	plain  []byte
+	head   int
+	sealed []byte
+}
+
+// Minter returns a Minter for the links under baseURL that carry c's task
+// token, expiry, redirect URL, minApprovals and requestedBy; c's Action,
+// Recipient and Approvers are given for each link instead.
+func (kr *Keyring) Minter(baseURL string, c Claims) *Minter {
+	m := kr.minter(baseURL, c)
+	return &m
+}
+
+func (kr *Keyring) minter(baseURL string, c Claims) Minter {
+	m := Minter{k: &kr.keys[0], base: strings.TrimRight(baseURL, "/"), req: c}
+	if c.TaskToken != "" {
+		m.plain = appendClaimsHead(make([]byte, 0, claimsHeadLen(c)+minterSlack), c)
+		m.head = len(m.plain)
+	}
+	return m
+}
+
+// minterSlack is room in a Minter's buffers for the fields after the token,
+// which run to a few hundred bytes in a real request.
+const minterSlack = 512
+
+// URL mints the link for action a and recipient, with approvers on a
+// channel's link, joined to the base URL: what Keyring.URL gives for the
+// Minter's claims with these fields.
+func (m *Minter) URL(a approval.Action, recipient string, approvers ApproverSet) (string, error) {
+	sealed, err := m.seal(a, recipient, approvers)
 	if err != nil {
 		return "", err
 	}
-	// Encoded straight after the base: a link is a couple of KB, and
-	// joining an encoded token to the base copied it once more.
-	baseURL = strings.TrimRight(baseURL, "/")
+	// The link is encoded straight after the base into a buffer of its
+	// exact size, which becomes the string: a link is a couple of KB, and
+	// a conversion would copy it once more.
 	enc := base64.RawURLEncoding
-	b := make([]byte, 0, len(baseURL)+len(PathPrefix)+enc.EncodedLen(len(sealed)))
-	b = append(append(b, baseURL...), PathPrefix...)
-	return string(enc.AppendEncode(b, sealed)), nil
+	b := make([]byte, 0, len(m.base)+len(PathPrefix)+enc.EncodedLen(len(sealed)))
+	b = append(append(b, m.base...), PathPrefix...)
+	b = enc.AppendEncode(b, sealed)
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// seal returns the link's wire form before the base64 encoding, in a
+// buffer that the next call reuses.
+func (m *Minter) seal(a approval.Action, recipient string, approvers ApproverSet) ([]byte, error) {
+	if m.req.TaskToken == "" {
+		return nil, errors.New("mint link: empty task token")
+	}
+	c := m.req
+	c.Action, c.Recipient, c.Approvers = a, recipient, approvers
+	plain := appendClaimsTail(m.plain[:m.head], c)
+	m.plain = plain
+
+	k := m.k
+	hdrLen := 2 + len(k.id)
+	if n := hdrLen + k.aead.Overhead() + len(plain); cap(m.sealed) < n {
+		m.sealed = make([]byte, 0, n+minterSlack)
+	}
+	s := append(m.sealed[:0], Version, byte(len(k.id)))
+	s = append(s, k.id...)
+	s = k.aead.Seal(s, nil, plain, s[:hdrLen])
+	m.sealed = s
+	return s, nil
 }
 
 // Open verifies and decrypts an encoded link token. It returns ErrInvalid for
@@ -134,10 +192,20 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 	if len(token) == 0 || len(token) > maxEncoded {
 		return Claims{}, ErrInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	// The link is decoded into a pooled buffer and decrypted in place:
+	// the claims copy out what they keep.
+	bp := openBuffers.Get().(*[]byte)
+	defer openBuffers.Put(bp)
+	n := base64.RawURLEncoding.DecodedLen(len(token))
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	raw := (*bp)[:n]
+	n, err := base64.RawURLEncoding.Decode(raw, readOnlyBytes(token))
 	if err != nil {
 		return Claims{}, ErrInvalid
 	}
+	raw = raw[:n]
 	if len(raw) < 2 || raw[0] != Version {
 		return Claims{}, ErrInvalid
 	}
@@ -151,10 +219,13 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	body := raw[len(hdr):]
-	if len(body) < k.aead.NonceSize()+k.aead.Overhead() {
+	if len(body) < nonceSize+k.gcm.Overhead() {
 		return Claims{}, ErrInvalid
 	}
-	plain, err := k.aead.Open(nil, nil, body, hdr)
+	// What the random-nonce AEAD that sealed it does, without its copy of
+	// the ciphertext: the nonce comes first.
+	nonce, ct := body[:nonceSize], body[nonceSize:]
+	plain, err := k.gcm.Open(ct[:0], nonce, ct, hdr)
 	if err != nil {
 		return Claims{}, ErrInvalid
 	}
@@ -169,6 +240,13 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 	return c, nil
 }
 
+// openBuffers hold decoded links for Open; a link for the longest task
+// token fits in one of the size they start at.
+var openBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
+
 // Plaintext layout, after the flags byte and the expiry (uvarint Unix
 // seconds): length-prefixed (uvarint) fields in this order.
 //
@@ -182,43 +260,67 @@ func (kr *Keyring) Open(token string, now time.Time) (Claims, error) {
 // flagApprovers, set only for a non-empty Approvers, the set's size
 // (uvarint) and its digests come last, so only channel links grow.
 func encodeClaims(c Claims) []byte {
+	b := make([]byte, 0, claimsHeadLen(c)+claimsTailLen(c))
+	return appendClaimsTail(appendClaimsHead(b, c), c)
+}
+
+// claimsHeadLen bounds what appendClaimsHead appends.
+func claimsHeadLen(c Claims) int {
+	return 1 + 2*binary.MaxVarintLen64 + len(c.TaskToken)
+}
+
+// claimsTailLen bounds what appendClaimsTail appends.
+func claimsTailLen(c Claims) int {
+	n := 2*binary.MaxVarintLen64 + len(c.RequestedBy) + binary.MaxVarintLen64 + len(c.Approvers)*len(Digest{})
+	for _, l := range []int{len(c.Action.Name), len(c.Action.Label), len(c.Action.Type), len(c.Action.Output),
+		len(c.Action.Error), len(c.Action.Cause), len(c.Recipient), len(c.RedirectURL)} {
+		n += binary.MaxVarintLen64 + l
+	}
+	return n
+}
+
+// appendClaimsHead starts a plaintext in b (empty) with what all of a
+// request's links share: the flags (but flagApprovers, which is the
+// link's), the expiry and the token, decoded here once.
+func appendClaimsHead(b []byte, c Claims) []byte {
 	var flags byte
-	token := []byte(c.TaskToken)
-	if dec, ok := canonicalBase64(c.TaskToken); ok {
-		flags |= flagTokenBase64
-		token = dec
-	}
-	fields := [][]byte{
-		token,
-		[]byte(c.Action.Name),
-		[]byte(c.Action.Label),
-		[]byte(c.Action.Type),
-		c.Action.Output,
-		[]byte(c.Action.Error),
-		[]byte(c.Action.Cause),
-		[]byte(c.Recipient),
-		[]byte(c.RedirectURL),
-	}
-	policy := c.MinApprovals > 1 || c.RequestedBy != ""
-	if policy {
+	if c.MinApprovals > 1 || c.RequestedBy != "" {
 		flags |= flagPolicy
 	}
-	n := 1 + 4*binary.MaxVarintLen64 + len(c.RequestedBy) + len(c.Approvers)*len(Digest{})
-	for _, f := range fields {
-		n += binary.MaxVarintLen64 + len(f)
-	}
-	b := make([]byte, 0, n)
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(max(c.ExpiresAt.Unix(), 0)))
-	for _, f := range fields {
+	if l, ok := canonicalBase64Len(c.TaskToken); ok {
+		at := len(b)
+		b = binary.AppendUvarint(b, uint64(l))
+		if dec, err := strictStd.AppendDecode(b, readOnlyBytes(c.TaskToken)); err == nil && len(dec)-len(b) == l {
+			dec[0] |= flagTokenBase64
+			return dec
+		}
+		b = b[:at]
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.TaskToken)))
+	return append(b, c.TaskToken...)
+}
+
+// appendClaimsTail ends a plaintext that appendClaimsHead started for the
+// same claims.
+func appendClaimsTail(b []byte, c Claims) []byte {
+	for _, f := range [...]string{c.Action.Name, c.Action.Label, string(c.Action.Type)} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
-	if policy {
+	b = binary.AppendUvarint(b, uint64(len(c.Action.Output)))
+	b = append(b, c.Action.Output...)
+	for _, f := range [...]string{c.Action.Error, c.Action.Cause, c.Recipient, c.RedirectURL} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	if c.MinApprovals > 1 || c.RequestedBy != "" {
 		b = binary.AppendUvarint(b, uint64(max(c.MinApprovals, 1)))
 		b = binary.AppendUvarint(b, uint64(len(c.RequestedBy)))
 		b = append(b, c.RequestedBy...)
 	}
+	b[0] &^= flagApprovers
 	if len(c.Approvers) > 0 {
 		b[0] |= flagApprovers
 		b = binary.AppendUvarint(b, uint64(len(c.Approvers)))
@@ -231,7 +333,8 @@ func encodeClaims(c Claims) []byte {
 
 const numFields = 9
 
-func decodeClaims(b []byte) (Claims, error) {
+func decodeClaims(plain []byte) (Claims, error) {
+	b := plain
 	if len(b) < 1 {
 		return Claims{}, errors.New("short")
 	}
@@ -255,7 +358,7 @@ func decodeClaims(b []byte) (Claims, error) {
 		b = b[n+int(l):]
 	}
 	var minApprovals int
-	var requestedBy string
+	var requestedBy []byte
 	if flags&flagPolicy != 0 {
 		m, n := binary.Uvarint(b)
 		if n <= 0 || m < 1 || m > MaxMinApprovals {
@@ -271,7 +374,7 @@ func decodeClaims(b []byte) (Claims, error) {
 			// would not encode back to itself.
 			return Claims{}, errors.New("empty policy")
 		}
-		minApprovals, requestedBy = int(m), string(b[n:n+int(l)])
+		minApprovals, requestedBy = int(m), b[n:n+int(l)]
 		b = b[n+int(l):]
 	}
 	var approvers ApproverSet
@@ -289,24 +392,46 @@ func decodeClaims(b []byte) (Claims, error) {
 	if len(b) != 0 {
 		return Claims{}, errors.New("trailing bytes")
 	}
-	token := string(f[0])
+	var token string
 	if flags&flagTokenBase64 != 0 {
-		token = base64.StdEncoding.EncodeToString(f[0])
+		// Encoded into a buffer of its size that becomes the string.
+		t := make([]byte, base64.StdEncoding.EncodedLen(len(f[0])))
+		base64.StdEncoding.Encode(t, f[0])
+		token = unsafe.String(unsafe.SliceData(t), len(t))
+	} else {
+		token = string(f[0])
+	}
+	// The fields after the token lie in order in the plaintext: one copy
+	// of them all, which each field's string is cut from, rather than a
+	// copy each. Every field is a slice of plain to its end, so its
+	// capacity says where it starts.
+	at := func(field []byte) int { return cap(plain) - cap(field) }
+	start, end := at(f[1]), at(f[8])+len(f[8])
+	if requestedBy != nil {
+		end = at(requestedBy) + len(requestedBy)
+	}
+	text := string(plain[start:end])
+	str := func(field []byte) string {
+		if len(field) == 0 {
+			return ""
+		}
+		i := at(field) - start
+		return text[i : i+len(field)]
 	}
 	c := Claims{
 		TaskToken: token,
 		Action: approval.Action{
-			Name:  string(f[1]),
-			Label: string(f[2]),
-			Type:  approval.ActionType(f[3]),
-			Error: string(f[5]),
-			Cause: string(f[6]),
+			Name:  str(f[1]),
+			Label: str(f[2]),
+			Type:  approval.ActionType(str(f[3])),
+			Error: str(f[5]),
+			Cause: str(f[6]),
 		},
-		Recipient:    string(f[7]),
-		RedirectURL:  string(f[8]),
+		Recipient:    str(f[7]),
+		RedirectURL:  str(f[8]),
 		ExpiresAt:    time.Unix(int64(exp), 0).UTC(),
 		MinApprovals: minApprovals,
-		RequestedBy:  requestedBy,
+		RequestedBy:  str(requestedBy),
 		Approvers:    approvers,
 	}
 	if len(f[4]) > 0 {
@@ -319,16 +444,42 @@ func decodeClaims(b []byte) (Claims, error) {
 }
 
 // canonicalBase64 decodes s if it is standard padded base64 that encodes back
-// to exactly s; only then can the decoded form stand in for the token. The
-// strict decoder accepts only that form, but for line breaks, which it
-// skips: refusing those spares encoding the token again to compare.
+// to exactly s; only then can the decoded form stand in for the token.
 func canonicalBase64(s string) ([]byte, bool) {
-	if len(s) < 4 || len(s)%4 != 0 || strings.ContainsAny(s, "\r\n") {
+	l, ok := canonicalBase64Len(s)
+	if !ok {
 		return nil, false
 	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	b, err := strictStd.AppendDecode(make([]byte, 0, l), readOnlyBytes(s))
 	if err != nil {
 		return nil, false
 	}
 	return b, true
+}
+
+// canonicalBase64Len is how many bytes s decodes to if it may be canonical
+// standard base64: the strict decoder accepts only that form, but for line
+// breaks, which it skips, so they are refused here, which spares encoding
+// the token again to compare.
+func canonicalBase64Len(s string) (int, bool) {
+	if len(s) < 4 || len(s)%4 != 0 || strings.ContainsAny(s, "\r\n") {
+		return 0, false
+	}
+	l := len(s) / 4 * 3
+	if s[len(s)-1] == '=' {
+		l--
+		if s[len(s)-2] == '=' {
+			l--
+		}
+	}
+	return l, true
+}
+
+var strictStd = base64.StdEncoding.Strict()
+
+// readOnlyBytes views s as bytes without copying it, for functions that
+// only read their input (the base64 decoders): a task token or a link is
+// a couple of KB.
+func readOnlyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

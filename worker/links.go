@@ -9,29 +9,57 @@ import (
 // mintLinks mints recipient's link for each of the request's actions: the
 // one place links are made, for emails, channels and Links alike.
 func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string) ([]ActionLink, error) {
-	out := make([]ActionLink, 0, len(req.Actions))
-	var requestedBy string
-	if req.RequestedBy != nil {
-		requestedBy = req.RequestedBy.Address
+	return newLinkMinter(kr, baseURL, req).links(recipient)
+}
+
+// linkMinter mints a request's links for any number of recipients, with
+// the request's task token decoded once rather than once a link.
+type linkMinter struct {
+	kr      *link.Keyring
+	baseURL string
+	req     *Request
+	m       *link.Minter // made at the first link: a notification has none
+	// approvers is approverSet(req), worked out at the first channel link.
+	approvers     link.ApproverSet
+	haveApprovers bool
+}
+
+func newLinkMinter(kr *link.Keyring, baseURL string, req *Request) *linkMinter {
+	return &linkMinter{kr: kr, baseURL: baseURL, req: req}
+}
+
+// links mints recipient's link for each of the request's actions.
+func (lm *linkMinter) links(recipient string) ([]ActionLink, error) {
+	req := lm.req
+	if len(req.Actions) == 0 {
+		return []ActionLink{}, nil
+	}
+	if lm.m == nil {
+		var requestedBy string
+		if req.RequestedBy != nil {
+			requestedBy = req.RequestedBy.Address
+		}
+		lm.m = lm.kr.Minter(lm.baseURL, link.Claims{
+			TaskToken:    req.TaskToken,
+			ExpiresAt:    req.ExpiresAt,
+			RedirectURL:  req.RedirectURL,
+			MinApprovals: req.MinApprovals,
+			RequestedBy:  requestedBy,
+		})
 	}
 	// A channel's link is everyone's in the channel: it names the
 	// request's approvers, so that under sign-in only they decide through
 	// it. An address's link is bound to that address already.
 	var approvers link.ApproverSet
 	if _, ok := link.ChannelName(recipient); ok {
-		approvers = approverSet(req)
+		if !lm.haveApprovers {
+			lm.approvers, lm.haveApprovers = approverSet(req), true
+		}
+		approvers = lm.approvers
 	}
+	out := make([]ActionLink, 0, len(req.Actions))
 	for _, a := range req.Actions {
-		u, err := kr.URL(baseURL, link.Claims{
-			TaskToken:    req.TaskToken,
-			Action:       a,
-			Recipient:    recipient,
-			ExpiresAt:    req.ExpiresAt,
-			RedirectURL:  req.RedirectURL,
-			MinApprovals: req.MinApprovals,
-			RequestedBy:  requestedBy,
-			Approvers:    approvers,
-		})
+		u, err := lm.m.URL(a, recipient, approvers)
 		if err != nil {
 			return nil, fmt.Errorf("mint link for action %q: %w", a.Name, err)
 		}
@@ -77,8 +105,9 @@ func Links(kr *link.Keyring, baseURL string, req *Request) ([]Link, error) {
 	for _, ch := range req.Channels {
 		recipients = append(recipients, link.ChannelRecipient(ch.Name))
 	}
+	lm := newLinkMinter(kr, baseURL, req)
 	for _, r := range recipients {
-		links, err := mintLinks(kr, baseURL, req, r)
+		links, err := lm.links(r)
 		if err != nil {
 			return nil, err
 		}

@@ -29,25 +29,48 @@ type email struct {
 // emailInput builds the SendEmail call: Simple content with both parts,
 // addressed to one recipient.
 func (h *Handler) emailInput(req *Request, to mail.Address, r Rendered) *sesv2.SendEmailInput {
-	const utf8 = "UTF-8"
-	in := &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(h.Sender),
-		Destination:      &sestypes.Destination{ToAddresses: []string{formatAddress(to)}},
-		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
-			Subject: &sestypes.Content{Data: aws.String(req.Subject), Charset: aws.String(utf8)},
-			Body: &sestypes.Body{
-				Html: &sestypes.Content{Data: aws.String(r.HTML), Charset: aws.String(utf8)},
-				Text: &sestypes.Content{Data: aws.String(r.Text), Charset: aws.String(utf8)},
-			},
-		}},
+	// The input's parts and the strings they point to are allocated
+	// together: the SDK only reads them.
+	p := &emailParts{
+		strs: [...]string{h.Sender, req.Subject, r.HTML, r.Text, "UTF-8"},
+		to:   [1]string{formatAddress(to)},
 	}
-	for _, a := range req.ReplyTo {
-		in.ReplyToAddresses = append(in.ReplyToAddresses, formatAddress(a))
+	charset := &p.strs[4]
+	p.subject = sestypes.Content{Data: &p.strs[1], Charset: charset}
+	p.html = sestypes.Content{Data: &p.strs[2], Charset: charset}
+	p.text = sestypes.Content{Data: &p.strs[3], Charset: charset}
+	p.body = sestypes.Body{Html: &p.html, Text: &p.text}
+	p.message = sestypes.Message{Subject: &p.subject, Body: &p.body}
+	p.content = sestypes.EmailContent{Simple: &p.message}
+	p.destination = sestypes.Destination{ToAddresses: p.to[:]}
+	p.in = sesv2.SendEmailInput{
+		FromEmailAddress: &p.strs[0],
+		Destination:      &p.destination,
+		Content:          &p.content,
+	}
+	in := &p.in
+	if len(req.ReplyTo) > 0 {
+		in.ReplyToAddresses = make([]string, len(req.ReplyTo))
+		for i, a := range req.ReplyTo {
+			in.ReplyToAddresses[i] = formatAddress(a)
+		}
 	}
 	if h.ConfigurationSet != "" {
 		in.ConfigurationSetName = aws.String(h.ConfigurationSet)
 	}
 	return in
+}
+
+// emailParts is one SendEmail input with everything it points to.
+type emailParts struct {
+	in                  sesv2.SendEmailInput
+	destination         sestypes.Destination
+	to                  [1]string
+	content             sestypes.EmailContent
+	message             sestypes.Message
+	body                sestypes.Body
+	subject, html, text sestypes.Content
+	strs                [5]string // sender, subject, HTML, text, charset
 }
 
 // formatAddress writes a bare address as it is and one with a display name
@@ -64,6 +87,7 @@ func formatAddress(a mail.Address) string {
 // is sent, so a template that fails for one recipient sends nothing.
 func (h *Handler) compose(req *Request) ([]email, error) {
 	out := make([]email, 0, len(req.To)+len(req.Cc))
+	lm := newLinkMinter(h.Keyring, h.BaseURL, req)
 	for _, to := range req.Recipients() {
 		d := EmailData{
 			Subject:       req.Subject,
@@ -77,7 +101,7 @@ func (h *Handler) compose(req *Request) ([]email, error) {
 		if req.RequestedBy != nil {
 			d.RequestedBy = req.RequestedBy.Address
 		}
-		links, err := mintLinks(h.Keyring, h.BaseURL, req, to.Address)
+		links, err := lm.links(to.Address)
 		if err != nil {
 			return nil, err
 		}
