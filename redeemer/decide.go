@@ -22,8 +22,8 @@ import (
 // decide answers POST: verify the link (and sign-in) again (the form is not
 // trusted to be ours), check the comment (or a JSON callback's body), and
 // complete the task.
-func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
-	c, id, v, ok := s.admit(r)
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, tok string) {
+	c, id, v, ok := s.admit(r, tok)
 	if !ok {
 		s.respond(w, r, v)
 		return

@@ -14,13 +14,40 @@ const cspBase = "default-src 'none'; style-src 'self'; img-src 'self'; frame-anc
 // setSecurityHeaders sets the headers every response carries, errors and
 // JSON included. Links are secrets: no-referrer keeps them out of other
 // sites' logs, no-store out of shared caches.
+//
+// The values are built once and assigned under their canonical keys, as
+// Header.Set would store them, without Set's canonicalising and the slice
+// it allocates per header and request. Sharing them is safe: net/http only
+// reads a response's values, and Add or Set on such a key stores a new
+// slice (each has a capacity of one, so Add cannot append in place).
 func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", csp(""))
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
+	for _, kv := range securityHeaders {
+		h[kv.key] = kv.value
+	}
 }
+
+// headerValue is one header as an http.Header holds it: a canonical key
+// and a value slice of length and capacity one.
+type headerValue struct {
+	key   string
+	value []string
+}
+
+func newHeaderValue(key, value string) headerValue {
+	return headerValue{key: http.CanonicalHeaderKey(key), value: []string{value}[:1:1]}
+}
+
+var (
+	securityHeaders = []headerValue{
+		newHeaderValue("Content-Security-Policy", csp("")),
+		newHeaderValue("Referrer-Policy", "no-referrer"),
+		newHeaderValue("Cache-Control", "no-store"),
+		newHeaderValue("X-Frame-Options", "DENY"),
+		newHeaderValue("X-Content-Type-Options", "nosniff"),
+	}
+	hstsHeader     = newHeaderValue("Strict-Transport-Security", hstsValue)
+	htmlTypeHeader = newHeaderValue("Content-Type", "text/html; charset=utf-8")
+)
 
 // csp returns the policy for a page whose form may end up at
 // redirectOrigin. Chrome applies form-action to the redirect that follows a

@@ -285,3 +285,13 @@ func FuzzCompiledConfirmPage(f *testing.F) {
 		checkConfirm(t, pages, d)
 	})
 }
+
+// BenchmarkURLAttr is the form action of a 1,024-byte task token's link.
+func BenchmarkURLAttr(b *testing.B) {
+	s := "/a/" + strings.Repeat("AbC-_09x", 1800/8)
+	buf := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = appendURLAttr(buf[:0], s)
+	}
+}

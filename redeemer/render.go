@@ -227,8 +227,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 
 // writePage sends a rendered page with its status code.
 func (s *Server) writePage(w http.ResponseWriter, status int, page []byte) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	h := w.Header()
+	h[htmlTypeHeader.key] = htmlTypeHeader.value
+	h["Content-Length"] = []string{strconv.Itoa(len(page))}
 	w.WriteHeader(status)
 	_, _ = w.Write(page)
 }
@@ -267,12 +268,14 @@ func (s *Server) respondJSON(w http.ResponseWriter, v view) {
 	if v.signedIn != nil {
 		b.SignedInAs = v.signedIn.Email
 	}
-	if !v.decidedAt.IsZero() {
-		b.DecidedAt = &v.decidedAt
+	// Copies, not pointers into v: a pointer into v would move v, and the
+	// claims it points to, to the heap on every request, pages included.
+	if decidedAt := v.decidedAt; !decidedAt.IsZero() {
+		b.DecidedAt = &decidedAt
 	}
 	b.RedirectURL = v.redirect
-	if v.tallied {
-		b.Approvals, b.Required = &v.approvals, &v.required
+	if approvals, required := v.approvals, v.required; v.tallied {
+		b.Approvals, b.Required = &approvals, &required
 	}
 	if v.decided != nil && v.Name == outGone.Name {
 		b.DecidedBy, b.DecidedAction = v.decided.Approver, v.decided.Action

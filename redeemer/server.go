@@ -52,6 +52,8 @@ type Server struct {
 	limiter   *limiter           // nil: no rate limit
 	verifier  *identity.Verifier // nil: IdentityLink, no sign-in to check
 	hsts      bool               // the base URL is https: every response says so
+	routes    routeMetrics
+	linkOK    prometheus.Counter // link_checks_total{result="ok"}, resolved once
 	draining  atomic.Bool
 }
 
@@ -82,6 +84,8 @@ func New(cfg Config, sfnc taskCompleter, reg prometheus.Registerer, log *slog.Lo
 	base, _ := basePath(cfg.BaseURL)
 	s := &Server{cfg: cfg, sfn: sfnc, m: metrics.NewRedeemer(reg), log: log, pages: pages, css: css, base: base,
 		links: base + link.PathPrefix}
+	s.routes.init(s.m)
+	s.linkOK = s.m.LinkChecks.WithLabelValues(metrics.LinkOK)
 	if isBuiltinPages(cfg.Templates) {
 		s.styleHref = styleHref(base + StylePath)
 	}
@@ -171,13 +175,14 @@ const (
 // 404, and is rate limited like any other.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	setSecurityHeaders(w.Header())
+	h := w.Header()
+	setSecurityHeaders(h)
 	if s.hsts {
 		// Links are https: a browser that has seen one never asks over
 		// plain http again, where the token would travel in the clear.
-		w.Header().Set("Strict-Transport-Security", hstsValue)
+		h[hstsHeader.key] = hstsHeader.value
 	}
-	if r.Body != nil {
+	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	sw := &httpx.StatusRecorder{ResponseWriter: w}
@@ -191,8 +196,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(sw, r)
 	}
-	s.m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.Status())).Inc()
-	s.m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	s.routes.requests(route, sw.Status()).Inc()
+	s.routes.duration(route).Observe(time.Since(start).Seconds())
 }
 
 // serveLink answers a request for the link tok. The rate limit comes first:
@@ -201,8 +206,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, tok string) {
 	if s.rateLimited(w, r) {
 		return
 	}
-	r.SetPathValue("token", tok)
-	s.handleLink(w, r)
+	s.handleLink(w, r, tok)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
@@ -224,12 +228,12 @@ func (s *Server) handleStyle(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLink routes by method: GET and HEAD only look, POST decides.
-func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request, tok string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		s.confirm(w, r)
+		s.confirm(w, r, tok)
 	case http.MethodPost:
-		s.decide(w, r)
+		s.decide(w, r, tok)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		s.respond(w, r, view{outcome: outMethodNotAllowed})

@@ -9,19 +9,19 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
-// admit decides whether r may use the link in its path: the link must open
+// admit decides whether r may use the link tok in its path: the link must open
 // and, with IdentityALB, the load balancer's sign-in must verify and be
 // someone mayUse admits. id is nil with IdentityLink. When ok is false, v
 // is the answer to give.
 //
 // The sign-in comes first: without one, a request learns nothing about the
 // link, not even whether it is valid.
-func (s *Server) admit(r *http.Request) (c link.Claims, id *approval.Identity, v view, ok bool) {
+func (s *Server) admit(r *http.Request, tok string) (c link.Claims, id *approval.Identity, v view, ok bool) {
 	id, v, ok = s.signedIn(r)
 	if !ok {
 		return link.Claims{}, nil, v, false
 	}
-	c, v, ok = s.open(r)
+	c, v, ok = s.open(r, tok)
 	if !ok {
 		v.signedIn = id
 		return c, id, v, false
@@ -31,7 +31,8 @@ func (s *Server) admit(r *http.Request) (c link.Claims, id *approval.Identity, v
 			s.m.Forbidden.Inc()
 			s.log.Info("sign-in is not the link's recipient", "method", r.Method, "action", c.Action.Name,
 				"approver", c.Recipient, "reason", reason, "sub", id.Sub, "email", id.Email, "key_id", c.KeyID)
-			v = view{outcome: outForbidden, claims: &c, signedIn: id}
+			shown := c // only this path puts the claims on the heap
+			v = view{outcome: outForbidden, claims: &shown, signedIn: id}
 			v.Message = why + " Nothing was changed."
 			return c, id, v, false
 		}
