@@ -75,7 +75,7 @@ bench: build $(KUMO) wrk ## load and micro benchmarks (about 4 minutes); writes 
 # Keep fuzz inputs short (FuzzLinkRoute writes {link} for a 2 KB valid link):
 # each new-coverage input is minimized in time quadratic in its length, and
 # the worker runs nothing else meanwhile.
-FUZZ_TARGETS := ./link:FuzzOpen ./link:FuzzDecodeClaims ./worker:FuzzDecodeRequest \
+FUZZ_TARGETS := ./link:FuzzOpen ./link:FuzzDecodeClaims ./worker:FuzzDecodeRequest ./worker:FuzzBuiltinRenderMatches \
 	./redeemer:FuzzLinkRoute ./redeemer:FuzzReadComment ./redeemer:FuzzJSONCallback ./redeemer:FuzzCompiledConfirmPage \
 	./identity:FuzzVerify
 FUZZTIME     ?= 10s

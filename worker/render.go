@@ -2,6 +2,8 @@ package worker
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +63,9 @@ type Templates struct {
 	// a render starts with a buffer that big, so it grows no further and
 	// its bytes become the string without a copy.
 	sizes map[string]*[2]atomic.Int64
+	// builtin holds the templates rendered by their Go twin (builtin.go):
+	// those whose two loaded sources are the embedded ones it reproduces.
+	builtin map[string]builtinTemplate
 }
 
 const (
@@ -78,9 +83,11 @@ var funcs = map[string]any{
 		if t.IsZero() {
 			return ""
 		}
-		return t.UTC().Format("Mon, 2 Jan 2006 15:04 MST")
+		return t.UTC().Format(timeLayout)
 	},
 }
+
+const timeLayout = "Mon, 2 Jan 2006 15:04 MST"
 
 // LoadTemplates parses the embedded email templates overlaid by dir (see
 // templates.FS); an empty dir gives the embedded ones alone.
@@ -95,6 +102,7 @@ func LoadTemplates(dir string) (*Templates, error) {
 	}
 	t := &Templates{html: map[string]*htmltemplate.Template{}, text: map[string]*texttemplate.Template{}}
 	var errs []error
+	pinned := map[string]int{} // builtin template name: 1 its HTML part loaded as pinned, | 2 its text part
 	for _, e := range entries {
 		file := e.Name()
 		var name string
@@ -115,6 +123,15 @@ func LoadTemplates(dir string) (*Templates, error) {
 			errs = append(errs, fmt.Errorf("read email/%s: %w", file, err))
 			continue
 		}
+		if bt, ok := builtinTemplates[name]; ok {
+			want, part := bt.textSum, 2
+			if strings.HasSuffix(file, htmlSuffix) {
+				want, part = bt.htmlSum, 1
+			}
+			if sum := sha256.Sum256(src); hex.EncodeToString(sum[:]) == want {
+				pinned[name] |= part
+			}
+		}
 		if strings.HasSuffix(file, htmlSuffix) {
 			tt, err := htmltemplate.New(file).Option("missingkey=error").Funcs(funcs).Parse(string(src))
 			if err != nil {
@@ -129,6 +146,12 @@ func LoadTemplates(dir string) (*Templates, error) {
 				continue
 			}
 			t.text[name] = tt
+		}
+	}
+	t.builtin = map[string]builtinTemplate{}
+	for name, n := range pinned {
+		if n == 3 {
+			t.builtin[name] = builtinTemplates[name]
 		}
 	}
 	t.sizes = make(map[string]*[2]atomic.Int64, len(t.html))
@@ -179,26 +202,44 @@ func (t *Templates) Names() []string {
 
 // Render executes both parts of template name with d.
 func (t *Templates) Render(name string, d EmailData) (Rendered, error) {
+	r, _, err := t.render(name, &d)
+	return r, err
+}
+
+// render is Render; linked reports that the email holds every action's
+// link in both parts, known without looking (a builtin template).
+func (t *Templates) render(name string, d *EmailData) (r Rendered, linked bool, err error) {
 	h, ok := t.html[name]
 	if !ok {
-		return Rendered{}, fmt.Errorf("no email template %q", name)
+		return Rendered{}, false, fmt.Errorf("no email template %q", name)
 	}
 	size := t.sizes[name]
 	if size == nil {
 		size = new([2]atomic.Int64) // a template added after loading: no hints
 	}
+	if bt, ok := t.builtin[name]; ok {
+		// Both parts in one buffer, one string: the SendEmail input holds
+		// them together anyway.
+		var b strings.Builder
+		b.Grow(int(size[0].Load() + size[1].Load()))
+		n, linked := bt.write(&b, d)
+		s := b.String()
+		growHint(&size[0], n)
+		growHint(&size[1], len(s)-n)
+		return Rendered{HTML: s[:n], Text: s[n:]}, linked, nil
+	}
 	var hb, tb strings.Builder
 	hb.Grow(int(size[0].Load()))
-	if err := h.Execute(&hb, d); err != nil {
-		return Rendered{}, fmt.Errorf("render %s%s: %w", name, htmlSuffix, err)
+	if err := h.Execute(&hb, *d); err != nil {
+		return Rendered{}, false, fmt.Errorf("render %s%s: %w", name, htmlSuffix, err)
 	}
 	tb.Grow(int(size[1].Load()))
-	if err := t.text[name].Execute(&tb, d); err != nil {
-		return Rendered{}, fmt.Errorf("render %s%s: %w", name, textSuffix, err)
+	if err := t.text[name].Execute(&tb, *d); err != nil {
+		return Rendered{}, false, fmt.Errorf("render %s%s: %w", name, textSuffix, err)
 	}
 	growHint(&size[0], hb.Len())
 	growHint(&size[1], tb.Len())
-	return Rendered{HTML: hb.String(), Text: tb.String()}, nil
+	return Rendered{HTML: hb.String(), Text: tb.String()}, false, nil
 }
 
 // maxSizeHint caps the hints, so one request with a huge data table does
@@ -220,10 +261,11 @@ func growHint(h *atomic.Int64, n int) {
 // renderEmail renders template name for one recipient like Render, and
 // refuses an email that would not carry every action's link in both parts:
 // such an approval email could never be answered, and its execution would
-// wait for nothing. A notification has no actions, so nothing to check.
+// wait for nothing. A notification has no actions, so nothing to check;
+// nor has an email whose builtin renderer wrote every link (linked).
 func (t *Templates) renderEmail(name string, d EmailData) (Rendered, error) {
-	r, err := t.Render(name, d)
-	if err != nil || len(d.Actions) == 0 {
+	r, linked, err := t.render(name, &d)
+	if err != nil || len(d.Actions) == 0 || linked {
 		return r, err
 	}
 	if missing := missingLinks(r, d.Actions); len(missing) > 0 {
