@@ -298,8 +298,13 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	p.Metrics.Handled.WithLabelValues(res.outcome).Inc()
-	log := p.Log.With("message_id", aws.ToString(m.MessageId), "receive_count", receives, "outcome", res.outcome,
-		"emails_sent", res.emails, "duration", time.Since(start).String())
+	// One record per message, its attributes built once; LogAttrs rather
+	// than With, which would copy the handler for every message.
+	attrs := []slog.Attr{slog.String("message_id", aws.ToString(m.MessageId)), slog.Int("receive_count", receives),
+		slog.String("outcome", res.outcome), slog.Int("emails_sent", res.emails), slog.String("duration", time.Since(start).String()), {}, {}}
+	log := func(level slog.Level, msg string, more ...slog.Attr) {
+		p.Log.LogAttrs(context.Background(), level, msg, append(attrs[:5], more...)...)
+	}
 	switch {
 	case res.delete:
 		// Batched with the deletes of messages finishing at the same time.
@@ -307,7 +312,7 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 			// The message comes back after its visibility timeout and is
 			// sent again: at least once.
 			p.Metrics.SQSErrors.WithLabelValues("DeleteMessage").Inc()
-			log.Error("delete failed", "error", err)
+			log(slog.LevelError, "delete failed", slog.Any("error", err))
 		}
 	case res.release:
 		p.setVisibility(fctx, m, 0)
@@ -316,15 +321,15 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 	}
 	switch {
 	case res.outcome == metrics.HandledMalformed:
-		log.Error("malformed message left for the dead-letter queue", "reason", res.reason)
+		log(slog.LevelError, "malformed message left for the dead-letter queue", slog.Any("reason", res.reason))
 	case res.release:
-		log.Warn("message released, visible now", "reason", res.reason)
+		log(slog.LevelWarn, "message released, visible now", slog.Any("reason", res.reason))
 	case res.reason != nil && res.outcome == metrics.HandledRetried:
-		log.Warn("message will be retried", "reason", res.reason, "retry_in", p.retryDelay(receives).String())
+		log(slog.LevelWarn, "message will be retried", slog.Any("reason", res.reason), slog.String("retry_in", p.retryDelay(receives).String()))
 	case res.reason != nil:
-		log.Warn("message failed fast", "reason", res.reason)
+		log(slog.LevelWarn, "message failed fast", slog.Any("reason", res.reason))
 	default:
-		log.Info("message handled")
+		log(slog.LevelInfo, "message handled")
 	}
 }
 
@@ -342,27 +347,37 @@ func (p *Pool) handle(ctx context.Context, m sqstypes.Message, sent time.Time) (
 }
 
 // extend renews the message's visibility every third of the timeout until
-// the returned stop is called; stop waits for the renewer to quit, so it
-// cannot overwrite the visibility set afterwards.
+// the returned stop is called; stop waits for a renewal in progress, so it
+// cannot overwrite the visibility set afterwards. A timer rather than a
+// goroutine per message: nearly every message is done long before the
+// first renewal.
 func (p *Pool) extend(ctx context.Context, m sqstypes.Message) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(p.VisibilityTimeout/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if p.setVisibility(ctx, m, p.VisibilityTimeout) {
-					p.Metrics.VisibilityExt.Inc()
-				}
-			}
+	every := max(p.VisibilityTimeout/3, time.Millisecond)
+	var mu sync.Mutex // held by a renewal, and by stop
+	var t *time.Timer
+	renew := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return
 		}
-	}()
-	return func() { cancel(); <-done }
+		if p.setVisibility(ctx, m, p.VisibilityTimeout) {
+			p.Metrics.VisibilityExt.Inc()
+		}
+		if ctx.Err() == nil {
+			t.Reset(every)
+		}
+	}
+	mu.Lock()
+	t = time.AfterFunc(every, renew)
+	mu.Unlock()
+	return func() {
+		cancel() // cuts a renewal's call short
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 func (p *Pool) setVisibility(ctx context.Context, m sqstypes.Message, d time.Duration) bool {
