@@ -30,6 +30,11 @@ var (
 // display name decoded (RFC 2047 words included). A non-address error
 // wraps net/mail's reason.
 func Address(s string) (mail.Address, error) {
+	if plainAddrSpec(s) {
+		// What net/mail and the checks below make of it, without their
+		// allocations: a request names a few of these.
+		return mail.Address{Address: s}, nil
+	}
 	if strings.ContainsAny(s, "\r\n") {
 		return mail.Address{}, ErrLineBreak
 	}
@@ -83,4 +88,30 @@ func outsideQuotes(s, chars string) bool {
 		}
 	}
 	return false
+}
+
+// plainAddrSpec reports whether s is local@domain, each a dot-atom of
+// ASCII atext (RFC 5322 3.2.3: no leading, trailing or double dot), with
+// nothing around it: net/mail parses such an s to itself, with no name.
+func plainAddrSpec(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at >= 0 && dotAtom(s[:at]) && dotAtom(s[at+1:])
+}
+
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if s[i+1] == '.' {
+				return false
+			}
+		case c < '!' || c > '~' || strings.IndexByte(`()<>[]:;@\,"`, c) >= 0:
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package validate
 import (
 	"errors"
 	"net/mail"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -143,4 +144,32 @@ func TestAddressRoundTrip(t *testing.T) {
 			t.Errorf("%q is written %q, which reads back as %v, %v", in, s, list, err)
 		}
 	}
+}
+
+// FuzzAddressPlain holds Address's shortcut for a plain addr-spec to the
+// full check: whatever the shortcut takes, net/mail and the checks after
+// it take as the same address, with no name.
+func FuzzAddressPlain(f *testing.F) {
+	for _, s := range []string{"ben@example.com", "a.b+c@d-e.example", "a..b@x", ".a@x", "a.@x", "a@x.", "a@.x", "a@b@c",
+		"@x", "a@", "a@[1.2.3.4]", "a b@x", "\"a\"@x", "a(b)@x", "a;b@x", "Ben <ben@example.com>", "!#$%&'*+/=?^_`{|}~-@x", "é@x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainAddrSpec(s) {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			t.Fatalf("net/mail: %+v, %v; the shortcut takes %q as itself", a, err, s)
+		}
+		// A leading space keeps the shortcut out of the way: net/mail
+		// skips it, and so do the checks after it.
+		full, err := Address(" " + s)
+		if err != nil || full != *a {
+			t.Fatalf("the full check: %+v, %v; the shortcut takes %q as itself", full, err, s)
+		}
+		if strings.ContainsAny(s, "\r\n") {
+			t.Fatalf("the shortcut takes %q, which has a line break", s)
+		}
+	})
 }
