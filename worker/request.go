@@ -133,9 +133,21 @@ func (e *ValidationError) Error() string {
 // can only be left for the dead-letter queue.
 func (e *ValidationError) Malformed() bool { return e.taskToken == "" }
 
-// requestFields are the keys a request may have, in the order problems are
-// reported.
-var requestFields = []string{"taskToken", "to", "cc", "channels", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl", "minApprovals", "requestedBy"}
+// requestFieldNames are the keys a request may have, in the order problems
+// are reported.
+var requestFieldNames = [...]string{"taskToken", "to", "cc", "channels", "replyTo", "subject", "template", "data", "actions", "expiresIn", "expiresAt", "redirectUrl", "minApprovals", "requestedBy"}
+
+var requestFields = requestFieldNames[:]
+
+// requestFieldIndex is key's index in requestFieldNames, or -1.
+func requestFieldIndex(key string) int {
+	for i, f := range requestFieldNames {
+		if f == key {
+			return i
+		}
+	}
+	return -1
+}
 
 // DecodeRequest decodes and validates an SQS message body against the
 // request contract. Keys match exactly (JSON's usual case-insensitive match
@@ -162,8 +174,14 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 		}
 	}
 
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
+	// One pass over the body checks it, finds the top-level values and
+	// the duplicate keys at every level; the fields are decoded from the
+	// values it found.
+	d := decoder{body: body}
+	if !d.sc.scan(body) || !d.sc.object {
+		// encoding/json's words for what is wrong with it.
+		var raw map[string]json.RawMessage
+		err := json.Unmarshal(body, &raw)
 		reason := "body is not a JSON object"
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
@@ -172,29 +190,22 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 		return nil, &ValidationError{Problems: []string{reason}}
 	}
 
-	d := decoder{raw: raw}
 	// The size and encoding are checked after the token is found, so that
 	// even such a request fails its execution fast.
 	if len(body) > MaxBodyBytes {
 		d.problemf("body: %d bytes, at most %d", len(body), MaxBodyBytes)
 	}
-	if !utf8.Valid(body) {
+	d.utf8 = d.sc.ascii || utf8.Valid(body)
+	if !d.utf8 {
 		// encoding/json would quietly turn the bad bytes into U+FFFD.
 		d.problemf("body: not valid UTF-8")
 	}
-	var unknown []string
-	for k := range raw {
-		if !slices.Contains(requestFields, k) {
-			unknown = append(unknown, k)
-		}
-	}
+	unknown := d.sc.unknown
 	sort.Strings(unknown)
 	for _, k := range unknown {
 		d.problemf("unknown field %s", quote(k))
 	}
-	dups, dupTop := duplicateKeys(body)
-	d.problems = append(d.problems, dups...)
-	d.duplicated = dupTop
+	d.problems = append(d.problems, d.sc.dups...)
 
 	r := &Request{}
 	hasToken := d.taskToken(r)
@@ -215,10 +226,29 @@ func DecodeRequest(body []byte, opts DecodeOptions) (*Request, error) {
 }
 
 type decoder struct {
-	raw      map[string]json.RawMessage
+	body     []byte
+	sc       scanned
+	utf8     bool // the body is valid UTF-8
 	problems []string
-	// duplicated holds the top-level keys given more than once.
-	duplicated map[string]bool
+	// entries holds the values of data's open objects and arrays.
+	entries []entry
+}
+
+type entry struct {
+	key   string
+	value any
+}
+
+// raw returns key's value as written, if the body has key.
+func (d *decoder) raw(key string) (string, bool) {
+	v := d.sc.values[requestFieldIndex(key)]
+	return d.sc.str[v.start:v.end], v.set
+}
+
+// rawBytes is raw for encoding/json.
+func (d *decoder) rawBytes(key string) []byte {
+	v := d.sc.values[requestFieldIndex(key)]
+	return d.body[v.start:v.end:v.end]
 }
 
 func (d *decoder) problemf(format string, args ...any) {
@@ -228,51 +258,119 @@ func (d *decoder) problemf(format string, args ...any) {
 // field decodes key into v if present and not null, and reports whether it
 // was. A value of the wrong JSON type is a problem.
 func (d *decoder) field(key string, v any, want string) bool {
-	b, ok := d.raw[key]
-	if !ok || string(bytes.TrimSpace(b)) == "null" {
+	if !d.present(key) {
 		return false
 	}
-	if p, ok := v.(*string); ok {
-		if s, ok := plainString(b); ok {
-			*p = s
-			return true
-		}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := json.Unmarshal(d.rawBytes(key), v); err != nil {
 		d.problemf("%s: must be %s", key, want)
 		return false
 	}
 	return true
 }
 
-// plainString returns the JSON string b holds when it is printable ASCII
-// without escapes, which is what json.Unmarshal would make of it, without
-// scanning it twice more: a task token is a kilobyte or two of it.
-func plainString(b []byte) (string, bool) {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+// stringField is field for a string.
+func (d *decoder) stringField(key string, want string) (string, bool) {
+	if !d.present(key) {
 		return "", false
 	}
-	inner := b[1 : len(b)-1]
-	for _, c := range inner {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return "", false
+	v, _ := d.raw(key)
+	if s, ok := d.plainString(v); ok {
+		return s, true
+	}
+	s, err := unmarshalString(d.rawBytes(key))
+	if err != nil {
+		d.problemf("%s: must be %s", key, want)
+		return "", false
+	}
+	return s, true
+}
+
+func unmarshalString(b []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// stringsField is field for a list of strings.
+func (d *decoder) stringsField(key string, want string) ([]string, bool) {
+	if !d.present(key) {
+		return nil, false
+	}
+	v, _ := d.raw(key)
+	if list, ok := d.plainStrings(v); ok {
+		return list, true
+	}
+	var list []string
+	if err := json.Unmarshal(d.rawBytes(key), &list); err != nil {
+		d.problemf("%s: must be %s", key, want)
+		return nil, false
+	}
+	return list, true
+}
+
+// plainString returns the JSON string v holds when it has no escapes and
+// is valid UTF-8, which is what json.Unmarshal would make of it, cut from
+// the body rather than copied: a task token is a kilobyte or two of it.
+// v is valid JSON.
+func (d *decoder) plainString(v string) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	if strings.IndexByte(inner, '\\') >= 0 || !d.utf8 && !utf8.ValidString(inner) {
+		return "", false
+	}
+	return inner, true
+}
+
+// plainStrings returns the JSON array of strings v holds when each is a
+// plainString, or false. v is valid JSON.
+func (d *decoder) plainStrings(v string) ([]string, bool) {
+	if len(v) < 2 || v[0] != '[' {
+		return nil, false
+	}
+	n := 0
+	for i := 1; i < len(v); i++ {
+		if v[i] == ',' || v[i] == '"' {
+			n++
 		}
 	}
-	return string(inner), true
+	list := make([]string, 0, n/3+1)
+	i := skipSpace(v, 1)
+	if v[i] == ']' {
+		return list, true
+	}
+	for {
+		if v[i] != '"' {
+			return nil, false
+		}
+		end, _, _ := stringEnd(v, i)
+		s, ok := d.plainString(v[i:end])
+		if !ok {
+			return nil, false
+		}
+		list = append(list, s)
+		i = skipSpace(v, end)
+		if v[i] == ']' {
+			return list, true
+		}
+		i = skipSpace(v, i+1) // the comma
+	}
 }
 
 func (d *decoder) taskToken(r *Request) bool {
-	var tok string
-	if _, ok := d.raw["taskToken"]; !ok {
+	raw, ok := d.raw("taskToken")
+	if !ok {
 		return false
 	}
-	if d.duplicated["taskToken"] {
+	if slices.Contains(d.sc.topDups, "taskToken") {
 		// Two tokens: which execution the request is for is anyone's
 		// guess, so none is failed (the problem is already listed).
 		return false
 	}
-	if !d.field("taskToken", &tok, "a string") {
-		if string(bytes.TrimSpace(d.raw["taskToken"])) == "null" {
+	tok, ok := d.stringField("taskToken", "a string")
+	if !ok {
+		if raw == "null" {
 			d.problemf("taskToken: must not be null (leave it out for a notification)")
 		}
 		return false
@@ -291,8 +389,8 @@ func (d *decoder) taskToken(r *Request) bool {
 // addresses decodes key as a list of addresses, reporting each bad one, and
 // returns the good ones and how many the list held (-1: absent or not a list).
 func (d *decoder) addresses(key string) ([]mail.Address, int) {
-	var list []string
-	if !d.field(key, &list, "an array of email addresses") {
+	list, ok := d.stringsField(key, "an array of email addresses")
+	if !ok {
 		return nil, -1
 	}
 	out := make([]mail.Address, 0, len(list))
@@ -344,8 +442,8 @@ func (d *decoder) recipients(r *Request, nChannels int) {
 // many names it held (-1: absent or not a list). Every unknown name is
 // reported, with the names that would do, which are not secrets.
 func (d *decoder) channels(r *Request, cfg channel.Config) int {
-	var names []string
-	if !d.field("channels", &names, "an array of channel names") {
+	names, ok := d.stringsField("channels", "an array of channel names")
+	if !ok {
 		return -1
 	}
 	if len(names) > MaxChannels {
@@ -371,8 +469,8 @@ func (d *decoder) channels(r *Request, cfg channel.Config) int {
 
 // present reports whether key is in the body with a value other than null.
 func (d *decoder) present(key string) bool {
-	b, ok := d.raw[key]
-	return ok && string(bytes.TrimSpace(b)) != "null"
+	v, ok := d.raw(key)
+	return ok && v != "null"
 }
 
 func (d *decoder) subject(r *Request) {
@@ -380,7 +478,8 @@ func (d *decoder) subject(r *Request) {
 		d.problemf("subject: required")
 		return
 	}
-	if !d.field("subject", &r.Subject, "a string") {
+	var ok bool
+	if r.Subject, ok = d.stringField("subject", "a string"); !ok {
 		return
 	}
 	switch {
@@ -394,7 +493,8 @@ func (d *decoder) subject(r *Request) {
 }
 
 func (d *decoder) template(r *Request, hasToken bool, t *Templates) {
-	if d.field("template", &r.Template, "a string") {
+	var ok bool
+	if r.Template, ok = d.stringField("template", "a string"); ok {
 		if !templateNameRE.MatchString(r.Template) {
 			d.problemf("template: %s is not a template name (letters, digits, '-', '_')", quote(r.Template))
 			return
@@ -412,52 +512,93 @@ func (d *decoder) template(r *Request, hasToken bool, t *Templates) {
 }
 
 func (d *decoder) data(r *Request) {
-	r.Data = map[string]any{}
-	b, ok := d.raw["data"]
-	if !ok || string(bytes.TrimSpace(b)) == "null" {
+	if !d.present("data") {
+		r.Data = map[string]any{}
 		return
 	}
-	if depth(b) > MaxDataDepth {
+	if d.sc.values[requestFieldIndex("data")].depth > MaxDataDepth {
+		r.Data = map[string]any{}
 		d.problemf("data: nested deeper than %d levels", MaxDataDepth)
 		return
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // show numbers as written, big ones exactly
-	if err := dec.Decode(&r.Data); err != nil {
+	v, _ := d.raw("data")
+	if v[0] != '{' {
+		r.Data = map[string]any{}
 		d.problemf("data: must be a JSON object")
+		return
 	}
+	// Numbers are json.Number, to show them as written, big ones exactly.
+	d.entries = make([]entry, 0, 16)
+	m, _ := d.value(v, 0)
+	r.Data = m.(map[string]any)
 }
 
-// depth returns how deeply the JSON value b nests objects and arrays,
-// without decoding it (b is already known to be valid JSON).
-func depth(b []byte) int {
-	n, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
+// value decodes the JSON value at v[i] (valid JSON, nested no deeper than
+// MaxDataDepth) as encoding/json decodes into an any with UseNumber, and
+// returns where it ends.
+func (d *decoder) value(v string, i int) (any, int) {
+	switch c := v[i]; c {
+	case '{':
+		// The entries are gathered first, so that the map is made at
+		// its size.
+		first := len(d.entries)
+		i = skipSpace(v, i+1)
+		for v[i] != '}' {
+			end, high, _ := stringEnd(v, i)
+			k := decodeKey(v[i:end], high)
+			i = skipSpace(v, skipSpace(v, end)+1) // the colon
+			var x any
+			x, i = d.value(v, i)
+			d.entries = append(d.entries, entry{k, x})
+			if i = skipSpace(v, i); v[i] == ',' {
+				i = skipSpace(v, i+1)
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			n++
-			deepest = max(deepest, n)
-		case c == '}' || c == ']':
-			n--
 		}
+		m := make(map[string]any, len(d.entries)-first)
+		for _, e := range d.entries[first:] {
+			m[e.key] = e.value // the last of a duplicated key, as encoding/json
+		}
+		clear(d.entries[first:])
+		d.entries = d.entries[:first]
+		return m, i + 1
+	case '[':
+		first := len(d.entries)
+		i = skipSpace(v, i+1)
+		for v[i] != ']' {
+			var x any
+			x, i = d.value(v, i)
+			d.entries = append(d.entries, entry{value: x})
+			if i = skipSpace(v, i); v[i] == ',' {
+				i = skipSpace(v, i+1)
+			}
+		}
+		list := make([]any, len(d.entries)-first)
+		for j, e := range d.entries[first:] {
+			list[j] = e.value
+		}
+		clear(d.entries[first:])
+		d.entries = d.entries[:first]
+		return list, i + 1
+	case '"':
+		end, _, _ := stringEnd(v, i)
+		if s, ok := d.plainString(v[i:end]); ok {
+			return s, end
+		}
+		s, _ := unmarshalString([]byte(v[i:end]))
+		return s, end
+	case 't':
+		return true, i + 4
+	case 'f':
+		return false, i + 5
+	case 'n':
+		return nil, i + 4
 	}
-	return deepest
+	end, _ := numberEnd(v, i)
+	return json.Number(v[i:end]), end
 }
 
 func (d *decoder) actions(r *Request, hasToken bool) {
-	b, ok := d.raw["actions"]
-	if !ok || string(bytes.TrimSpace(b)) == "null" {
+	if !d.present("actions") {
 		if hasToken {
 			r.Actions = approval.DefaultActions()
 		}
@@ -599,9 +740,8 @@ func (d *decoder) output(where string, out json.RawMessage) json.RawMessage {
 }
 
 func (d *decoder) expiry(r *Request, hasToken bool, now, sent time.Time, def time.Duration) {
-	var in, at string
-	gotIn := d.field("expiresIn", &in, "a duration string like \"72h\"")
-	gotAt := d.field("expiresAt", &at, "an RFC 3339 time string")
+	in, gotIn := d.stringField("expiresIn", "a duration string like \"72h\"")
+	at, gotAt := d.stringField("expiresAt", "an RFC 3339 time string")
 	limit := now.Add(MaxExpiry)
 	var exp time.Time
 	switch {
@@ -647,7 +787,8 @@ func (d *decoder) expiry(r *Request, hasToken bool, now, sent time.Time, def tim
 }
 
 func (d *decoder) redirect(r *Request) {
-	if !d.field("redirectUrl", &r.RedirectURL, "a string") {
+	var ok bool
+	if r.RedirectURL, ok = d.stringField("redirectUrl", "a string"); !ok {
 		return
 	}
 	if len(r.RedirectURL) > MaxRedirectLen {
@@ -672,8 +813,7 @@ func (d *decoder) policy(r *Request, hasToken bool, votesTable bool) {
 		}
 		return
 	}
-	var by string
-	if d.field("requestedBy", &by, "an email address (a string)") {
+	if by, ok := d.stringField("requestedBy", "an email address (a string)"); ok {
 		a, err := validate.Address(by)
 		switch {
 		case errors.Is(err, validate.ErrLineBreak):
@@ -713,12 +853,14 @@ func (d *decoder) policy(r *Request, hasToken bool, votesTable bool) {
 
 // minApprovals reads the field as a whole number from 1 to MaxRecipients.
 func (d *decoder) minApprovals() (int, bool) {
-	dec := json.NewDecoder(bytes.NewReader(d.raw["minApprovals"]))
-	dec.UseNumber()
-	var v any
-	_ = dec.Decode(&v) // the body is valid JSON already
-	num, isNumber := v.(json.Number)
-	n, err := strconv.ParseInt(string(num), 10, 32)
+	// What encoding/json with UseNumber makes of a number is the number
+	// as written; the body is valid JSON already.
+	v, _ := d.raw("minApprovals")
+	num, isNumber := "", v[0] == '-' || '0' <= v[0] && v[0] <= '9'
+	if isNumber {
+		num = v
+	}
+	n, err := strconv.ParseInt(num, 10, 32)
 	switch {
 	case !isNumber || err != nil:
 		d.problemf("minApprovals: must be a whole number")
