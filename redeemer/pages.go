@@ -9,20 +9,19 @@ import (
 	"sync"
 )
 
-// The built-in confirmation page is written by plain Go below rather than
-// by html/template: the template's reflection and per-character escaping of
+// The built-in pages are written by plain Go below rather than by
+// html/template: the template's reflection and per-character escaping of
 // the ~2 KB form action were most of a GET's CPU time. The bytes are those
-// html/template writes for the same data (TestCompiledConfirmPage and
-// FuzzCompiledConfirmPage compare the two), so this holds only for the
-// templates it was checked against: builtinPages pins them, and any other
-// page templates (an APPROVALS_TEMPLATES_DIR overlay of pages/) are rendered
-// by html/template as before.
+// html/template writes for the same data (TestCompiledConfirmPage,
+// TestCompiledOutcomePage and FuzzCompiledPages compare the two), so this
+// holds only for the templates they were checked against: builtinPages
+// pins them, and any other page templates (an APPROVALS_TEMPLATES_DIR
+// overlay of pages/) are rendered by html/template as before.
 
-// builtinPages are the sha256 sums of the embedded page templates the
-// compiled confirmation page reproduces. When one of these files changes,
-// TestBuiltinPagesPinned fails until writeConfirm is checked against it (and
-// changed to match) and its sum recorded here. outcome.html.tmpl is pinned
-// too: a file can redefine "top" or "bottom" for every page.
+// builtinPages are the sha256 sums of the embedded page templates that
+// writeConfirm and writeOutcome reproduce. When one of these files
+// changes, TestBuiltinPagesPinned fails until the writer is checked against
+// it (and changed to match) and its sum recorded here.
 var builtinPages = map[string]string{
 	"pages/confirm.html.tmpl": "86ddf3f0e2867857212945f99193db7f57ff7477239b68638e00fad1de617639",
 	"pages/layout.html.tmpl":  "8eb7dc3dcb71b6a72fc73cd6352b966ff6e852f3d404eea8422360704ffbf3d2",
@@ -30,7 +29,8 @@ var builtinPages = map[string]string{
 }
 
 // isBuiltinPages reports whether fsys's page templates are exactly the
-// embedded ones writeConfirm was checked against.
+// embedded ones: the same files, none added (a file can redefine "top" or
+// "bottom" for every page).
 func isBuiltinPages(fsys fs.FS) bool {
 	names, err := fs.Glob(fsys, "pages/*.html.tmpl")
 	if err != nil || len(names) != len(builtinPages) {
@@ -74,13 +74,8 @@ func styleHref(styleURL string) string {
 // writeConfirm appends confirm.html.tmpl executed with d (and the layout's
 // "top" and "bottom") to b. href is styleHref(d.StyleURL).
 func writeConfirm(b []byte, d *pageData, href string) []byte {
-	b = append(b, "\n<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"+
-		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"+
-		"<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>"...)
-	b = appendHTML(b, d.Title)
-	b = append(b, "</title>\n<link rel=\"stylesheet\" href=\""...)
-	b = append(b, href...)
-	b = append(b, "\">\n</head>\n<body>\n<main>\n\n<h1>"...)
+	b = writeTop(b, d, href)
+	b = append(b, "<h1>"...)
 	b = appendHTML(b, d.Title)
 	b = append(b, "</h1>\n<p class=\"lead\">You are about to <strong>"...)
 	b = appendHTML(b, d.Label)
@@ -100,11 +95,9 @@ func writeConfirm(b []byte, d *pageData, href string) []byte {
 		b = appendHTML(b, d.SignedInAs)
 		b = append(b, "</dd>"...)
 	}
-	b = append(b, "\n<dt>Link expires</dt><dd><time datetime=\""...)
-	b = appendHTML(b, d.ExpiresAtISO)
-	b = append(b, "\">"...)
-	b = appendHTML(b, d.ExpiresAt)
-	b = append(b, "</time></dd>\n"...)
+	b = append(b, "\n<dt>Link expires</dt><dd>"...)
+	b = appendTime(b, d.ExpiresAtISO, d.ExpiresAt)
+	b = append(b, "</dd>\n"...)
 	if d.Tallied {
 		b = append(b, "<dt>Approvals</dt><dd class=\"tally\">This request needs "...)
 		b = strconv.AppendInt(b, int64(d.Required), 10)
@@ -146,9 +139,124 @@ func writeConfirm(b []byte, d *pageData, href string) []byte {
 	}
 	b = append(b, "\">"...)
 	b = appendHTML(b, d.Label)
-	b = append(b, "</button>\n</form>\n<p class=\"muted\">Nothing is recorded until you press the button.</p>\n"+
-		"</main>\n</body>\n</html>\n\n"...)
-	return b
+	return append(b, "</button>\n</form>\n<p class=\"muted\">Nothing is recorded until you press the button.</p>\n"+
+		pageBottom...)
+}
+
+// writeTop appends the layout's "top" with d's title, after the newline
+// that follows a page's opening comment.
+func writeTop(b []byte, d *pageData, href string) []byte {
+	b = append(b, "\n<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"+
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"+
+		"<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>"...)
+	b = appendHTML(b, d.Title)
+	b = append(b, "</title>\n<link rel=\"stylesheet\" href=\""...)
+	b = append(b, href...)
+	return append(b, "\">\n</head>\n<body>\n<main>\n\n"...)
+}
+
+// pageBottom is the layout's "bottom" and the newline after it.
+const pageBottom = "</main>\n</body>\n</html>\n\n"
+
+// writeOutcome appends outcome.html.tmpl executed with d (and the layout)
+// to b. href is styleHref(d.StyleURL).
+func writeOutcome(b []byte, d *pageData, href string) []byte {
+	b = writeTop(b, d, href)
+	b = append(b, "<h1 class=\""...)
+	b = appendHTML(b, d.Outcome)
+	b = append(b, "\">"...)
+	b = appendHTML(b, d.Title)
+	b = append(b, "</h1>\n<p class=\"lead\">"...)
+	b = appendHTML(b, d.Message)
+	b = append(b, "</p>\n"...)
+	o := d.Outcome
+	if d.Label != "" {
+		b = append(b, "<dl>\n<dt>Decision</dt><dd>"...)
+		b = appendHTML(b, d.Label)
+		b = append(b, " <span class=\"muted\">("...)
+		b = appendHTML(b, d.Action)
+		b = append(b, ")</span></dd>\n"...)
+		if d.Approver != "" {
+			if o == "recorded" {
+				b = append(b, "<dt>Recorded as</dt><dd>"...)
+			} else {
+				b = append(b, "<dt>For</dt><dd>"...)
+			}
+			b = appendHTML(b, d.Approver)
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, '\n')
+		if d.SignedInAs != "" {
+			b = append(b, "<dt>Signed in as</dt><dd>"...)
+			b = appendHTML(b, d.SignedInAs)
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, '\n')
+		if (o == "recorded" || o == "extended" || o == "vote_recorded") && d.DecidedAt != "" {
+			b = append(b, "<dt>At</dt><dd>"...)
+			b = appendTime(b, d.DecidedAtISO, d.DecidedAt)
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, '\n')
+		if d.ExpiresAt != "" && o != "recorded" && o != "gone" {
+			if o == "expired" {
+				b = append(b, "<dt>Expired</dt><dd>"...)
+			} else {
+				b = append(b, "<dt>Link expires</dt><dd>"...)
+			}
+			b = appendTime(b, d.ExpiresAtISO, d.ExpiresAt)
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, '\n')
+		if d.Tallied && (o == "vote_recorded" || o == "already_voted") {
+			b = append(b, "<dt>Approvals</dt><dd class=\"tally\">"...)
+			b = strconv.AppendInt(b, int64(d.Approvals), 10)
+			b = append(b, " of "...)
+			b = strconv.AppendInt(b, int64(d.Required), 10)
+			b = append(b, " approvals</dd>"...)
+		}
+		b = append(b, '\n')
+		if d.EarlierAction != "" {
+			b = append(b, "<dt>Your vote</dt><dd>"...)
+			b = appendHTML(b, d.EarlierAction)
+			if d.DecidedAt != "" {
+				b = append(b, ", "...)
+				b = appendTime(b, d.DecidedAtISO, d.DecidedAt)
+			}
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, "\n</dl>"...)
+	}
+	b = append(b, '\n')
+	if d.DecidedBy != "" {
+		b = append(b, "<dl class=\"decided\">\n<dt>Decided by</dt><dd class=\"decided-by\">"...)
+		b = appendHTML(b, d.DecidedBy)
+		b = append(b, "</dd>\n<dt>Decision</dt><dd class=\"decided-action\">"...)
+		b = appendHTML(b, d.DecidedAction)
+		b = append(b, "</dd>\n"...)
+		if d.DecidedAt != "" {
+			b = append(b, "<dt>At</dt><dd>"...)
+			b = appendTime(b, d.DecidedAtISO, d.DecidedAt)
+			b = append(b, "</dd>"...)
+		}
+		b = append(b, "\n</dl>"...)
+	}
+	b = append(b, '\n')
+	if d.Hint != "" {
+		b = append(b, "<p class=\"muted\">"...)
+		b = appendHTML(b, d.Hint)
+		b = append(b, "</p>"...)
+	}
+	return append(b, "\n"+pageBottom...)
+}
+
+// appendTime appends <time datetime="iso">human</time>.
+func appendTime(b []byte, iso, human string) []byte {
+	b = append(b, "<time datetime=\""...)
+	b = appendHTML(b, iso)
+	b = append(b, "\">"...)
+	b = appendHTML(b, human)
+	return append(b, "</time>"...)
 }
 
 // appendHTML appends s as html/template escapes a plain string in element

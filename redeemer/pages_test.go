@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
+	"github.com/sfn-approvals/sfn-approvals/link"
 	"github.com/sfn-approvals/sfn-approvals/templates"
 )
 
@@ -85,23 +87,32 @@ func builtinTemplates(t testing.TB) *template.Template {
 	return pages
 }
 
-// checkConfirm fails t unless writeConfirm writes for d exactly what
-// html/template writes.
-func checkConfirm(t *testing.T, pages *template.Template, d pageData) {
+// checkPage fails t unless the compiled writer of the page name writes for
+// d exactly what html/template writes.
+func checkPage(t *testing.T, pages *template.Template, name string, d pageData) {
 	t.Helper()
 	var want bytes.Buffer
-	if err := pages.ExecuteTemplate(&want, "confirm.html.tmpl", d); err != nil {
+	if err := pages.ExecuteTemplate(&want, name, d); err != nil {
 		t.Fatal(err)
 	}
-	got := writeConfirm(nil, &d, styleHref(d.StyleURL))
+	write := writeOutcome
+	if name == "confirm.html.tmpl" {
+		write = writeConfirm
+	}
+	got := write(nil, &d, styleHref(d.StyleURL))
 	if !bytes.Equal(got, want.Bytes()) {
 		i := 0
 		for i < len(got) && i < len(want.Bytes()) && got[i] == want.Bytes()[i] {
 			i++
 		}
-		t.Fatalf("data %+v:\nfirst difference at byte %d\ngot  %q\nwant %q", d, i,
+		t.Fatalf("%s, data %+v:\nfirst difference at byte %d\ngot  %q\nwant %q", name, d, i,
 			tail(got, i), tail(want.Bytes(), i))
 	}
+}
+
+func checkConfirm(t *testing.T, pages *template.Template, d pageData) {
+	t.Helper()
+	checkPage(t, pages, "confirm.html.tmpl", d)
 }
 
 func tail(b []byte, i int) []byte {
@@ -124,6 +135,53 @@ func TestCompiledConfirmPage(t *testing.T) {
 		for _, d := range confirmData(s) {
 			checkConfirm(t, pages, d)
 			n++
+		}
+	}
+	t.Logf("%d pages compared", n)
+}
+
+// outcomeNames are the outcomes the outcome template branches on, and the
+// others a page can show.
+var outcomeNames = []string{"recorded", "extended", "vote_recorded", "already_voted", "gone", "expired",
+	"invalid", "unavailable", "error", "rate_limited", "sign_in_required", "forbidden", "not_found",
+	"method_not_allowed", "comment_invalid", "body_invalid", "busy", "confirm", ""}
+
+// outcomeData returns page data for the outcome page with the given
+// outcome, s in every string field that mask selects (bit i: field i of
+// the list below) and "" in the others.
+func outcomeData(outcome, s string, mask int) pageData {
+	d := pageData{Outcome: outcome, Title: s, Message: s, StyleURL: s, Type: s, MaxComment: MaxCommentRunes}
+	fields := []*string{&d.Label, &d.Action, &d.Approver, &d.SignedInAs, &d.DecidedAt, &d.ExpiresAt,
+		&d.EarlierAction, &d.DecidedBy, &d.Hint}
+	for i, f := range fields {
+		if mask&(1<<i) != 0 {
+			*f = s
+		}
+	}
+	d.DecidedAtISO, d.ExpiresAtISO, d.DecidedAction = s+"iso", s+"ISO", s+"action"
+	d.Tallied, d.Approvals, d.Required = mask&(1<<len(fields)) != 0, 1, 2
+	return d
+}
+
+// The compiled outcome page is byte for byte what html/template writes:
+// every outcome with every field present or absent, and hostile data in
+// every field.
+func TestCompiledOutcomePage(t *testing.T) {
+	pages := builtinTemplates(t)
+	n := 0
+	hostile := hostileStrings()
+	for _, o := range outcomeNames {
+		for mask := 0; mask < 1<<10; mask++ {
+			checkPage(t, pages, "outcome.html.tmpl", outcomeData(o, hostile[2]+"\xff é", mask))
+			n++
+		}
+	}
+	for _, s := range hostile {
+		for _, o := range append([]string{s}, outcomeNames...) {
+			for _, mask := range []int{0, 1<<10 - 1, 1 | 1<<4 | 1<<10} {
+				checkPage(t, pages, "outcome.html.tmpl", outcomeData(o, s, mask))
+				n++
+			}
 		}
 	}
 	t.Logf("%d pages compared", n)
@@ -228,8 +286,8 @@ func TestCompiledPageOnlyForBuiltinTemplates(t *testing.T) {
 }
 
 // A page served through the compiled path is the page html/template writes
-// for the same request: the server's own data, signed in or not.
-func TestCompiledConfirmPageServed(t *testing.T) {
+// for the same request, confirmation and outcome pages alike.
+func TestCompiledPagesServed(t *testing.T) {
 	compiled := setup(t)
 	templated := setup(t, func(c *Config) {
 		// The same files under other names than the embedded FS's: equal
@@ -253,6 +311,12 @@ func TestCompiledConfirmPageServed(t *testing.T) {
 		{method: "GET", path: compiled.path(t, reject)},
 		{method: "HEAD", path: compiled.path(t, approve)},
 		{method: "POST", path: compiled.path(t, approve), form: map[string][]string{"comment": {strings.Repeat("<x>&+", 300)}}},
+		{method: "POST", path: compiled.path(t, extend), form: map[string][]string{"comment": {"ok"}}},
+		{method: "POST", path: compiled.path(t, reject), form: map[string][]string{"comment": {"no"}}},
+		{method: "GET", path: compiled.path(t, approve, func(c *link.Claims) { c.ExpiresAt = compiled.now.Add(-time.Hour) })},
+		{method: "GET", path: "/a/not-a-link"},
+		{method: "GET", path: "/nowhere"},
+		{method: "PUT", path: compiled.path(t, approve)},
 	} {
 		got, want := compiled.do(r), templated.do(r)
 		if got.Code != want.Code || got.Body.String() != want.Body.String() {
@@ -266,16 +330,18 @@ func TestCompiledConfirmPageServed(t *testing.T) {
 	}
 }
 
-// FuzzCompiledConfirmPage compares the compiled confirmation page with
-// html/template's for arbitrary strings in its fields.
-func FuzzCompiledConfirmPage(f *testing.F) {
+// FuzzCompiledPages compares the compiled pages with html/template's for
+// arbitrary strings in their fields, an arbitrary outcome and any fields
+// present or absent.
+func FuzzCompiledPages(f *testing.F) {
 	for _, s := range hostileStrings() {
-		f.Add(s, s, s, "success", false, 0, 1)
+		f.Add(s, s, s, "success", false, 0, 1, 0)
 	}
-	f.Add("Approve", "https://x/a/b?c=%zz", "<&>", "heartbeat", true, 1, 2)
-	f.Add("Reject", "/a/%4", "", "failure", true, 0, 1)
+	f.Add("Approve", "https://x/a/b?c=%zz", "<&>", "heartbeat", true, 1, 2, 1<<10-1)
+	f.Add("Reject", "/a/%4", "", "failure", true, 0, 1, 1)
+	f.Add("vote_recorded", "/a/x", "2026", "success", true, 1, 2, 1<<10-1)
 	pages := builtinTemplates(f)
-	f.Fuzz(func(t *testing.T, label, url, other, typ string, tallied bool, approvals, required int) {
+	f.Fuzz(func(t *testing.T, label, url, other, typ string, tallied bool, approvals, required, mask int) {
 		d := pageData{
 			Title: other, Label: label, Action: other, Type: typ, Approver: other, SignedInAs: other,
 			ExpiresAt: other, ExpiresAtISO: other, FormAction: url, StyleURL: url,
@@ -283,15 +349,11 @@ func FuzzCompiledConfirmPage(f *testing.F) {
 			Tallied: tallied, Approvals: approvals, Required: required,
 		}
 		checkConfirm(t, pages, d)
+		o := outcomeData(label, other, mask)
+		o.StyleURL, o.Approvals, o.Required = url, approvals, required
+		if i := mask >> 11; i >= 0 && i < len(outcomeNames) {
+			o.Outcome = outcomeNames[i]
+		}
+		checkPage(t, pages, "outcome.html.tmpl", o)
 	})
-}
-
-// BenchmarkURLAttr is the form action of a 1,024-byte task token's link.
-func BenchmarkURLAttr(b *testing.B) {
-	s := "/a/" + strings.Repeat("AbC-_09x", 1800/8)
-	buf := make([]byte, 0, 4096)
-	b.SetBytes(int64(len(s)))
-	for b.Loop() {
-		buf = appendURLAttr(buf[:0], s)
-	}
 }

@@ -204,10 +204,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 			}
 		}
 	}
-	if name == "confirm.html.tmpl" && s.styleHref != "" {
+	if s.styleHref != "" {
 		page := compiledPages.Get().(*[]byte)
 		defer putCompiledPage(page)
-		*page = writeConfirm(*page, &d, s.styleHref)
+		if name == "confirm.html.tmpl" {
+			*page = writeConfirm(*page, &d, s.styleHref)
+		} else {
+			*page = writeOutcome(*page, &d, s.styleHref)
+		}
 		s.writePage(w, v.Status, *page)
 		return
 	}

@@ -42,8 +42,8 @@ type Server struct {
 	log   *slog.Logger
 	pages *template.Template
 	// styleHref is set when the page templates are the built-in ones
-	// (isBuiltinPages): the confirmation page is then written by
-	// writeConfirm, with this stylesheet URL.
+	// (isBuiltinPages): pages are then written by writeConfirm and
+	// writeOutcome, with this stylesheet URL.
 	styleHref string
 	css       []byte
 	base      string // path prefix of every route except /healthz, no trailing slash
