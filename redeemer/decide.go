@@ -30,7 +30,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, tok string) {
 	}
 	in, bad, problem := readDecisionInput(r)
 	if problem != "" {
-		s.respond(w, r, view{outcome: bad, claims: &c, signedIn: id, formAction: r.URL.EscapedPath(),
+		s.respond(w, r, view{outcome: bad, claims: &c, signedIn: id, formAction: formAction(r.URL),
 			comment: in.comment, commentErr: problem})
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -356,4 +357,42 @@ func FuzzCompiledPages(f *testing.F) {
 		}
 		checkPage(t, pages, "outcome.html.tmpl", o)
 	})
+}
+
+// formAction is EscapedPath, for paths with and without a RawPath and
+// every character that escaping treats specially.
+func TestFormAction(t *testing.T) {
+	paths := []string{"/a/" + strings.Repeat("AbC-_09x", 200), "/a/x%20y", "/a/x%2Fy", "/a/%41", "/a/x y", "/a/x?y", "*", "",
+		"/a/\r\n", "/a/é", "/a/%zz", "/a/;x=1", "/a/AbC-_09x~."}
+	for _, s := range hostileStrings() {
+		paths = append(paths, "/a/"+url.PathEscape(s), "/a/"+s)
+	}
+	for _, p := range paths {
+		u, err := url.Parse("https://approvals.example.com" + p)
+		if err != nil {
+			u = &url.URL{Path: p}
+		}
+		if got, want := formAction(u), u.EscapedPath(); got != want {
+			t.Errorf("formAction(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// BenchmarkURLAttr is the form action of a 1,024-byte task token's link.
+func BenchmarkURLAttr(b *testing.B) {
+	s := "/a/" + strings.Repeat("AbC-_09x", 1800/8)
+	buf := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = appendURLAttr(buf[:0], s)
+	}
+}
+
+// BenchmarkFormAction is formAction of the same link's path.
+func BenchmarkFormAction(b *testing.B) {
+	u := &url.URL{Path: "/a/" + strings.Repeat("AbC-_09x", 1800/8)}
+	b.SetBytes(int64(len(u.Path)))
+	for b.Loop() {
+		_ = formAction(u)
+	}
 }
