@@ -5,7 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
+	htmltemplate "html/template"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +248,28 @@ func checkBuiltin(t *testing.T, what string, tm, ref *Templates, name string, d 
 	}
 }
 
+// hrefTemplate is what hrefForm reproduces: html/template's own escaping
+// of a URL in an href.
+var hrefTemplate = htmltemplate.Must(htmltemplate.New("href").Parse(`<a href="{{.}}">`))
+
+func checkHrefForm(t *testing.T, u string) {
+	t.Helper()
+	var b strings.Builder
+	if err := hrefTemplate.Execute(&b, u); err != nil {
+		t.Fatal(err)
+	}
+	want := html.UnescapeString(strings.TrimSuffix(strings.TrimPrefix(b.String(), `<a href="`), `">`))
+	if got := hrefForm(u); got != want {
+		t.Fatalf("hrefForm(%q) = %q, html/template makes %q", u, got, want)
+	}
+}
+
+func TestHrefFormMatchesTemplate(t *testing.T) {
+	for _, u := range append(hostileURLs, hostile...) {
+		checkHrefForm(t, u)
+	}
+}
+
 func FuzzBuiltinRenderMatches(f *testing.F) {
 	for i, s := range hostile {
 		// Seeds short, for the fuzzer's minimizing; the second action has
@@ -294,5 +320,51 @@ func FuzzBuiltinRenderMatches(f *testing.F) {
 			name, d.Notification = DefaultNotificationTemplate, true
 		}
 		checkBuiltin(t, name, tm, ref, name, d)
+		checkHrefForm(t, url)
 	})
+}
+
+// BenchmarkRenderEmailOperatorTemplate is renderEmail through
+// html/template and text/template: an operator's template (here the
+// built-in approval one with a byte changed, so it is not pinned), with
+// links of the real length, and the check that each is in both parts.
+//
+//	go test -run '^$' -bench RenderEmailOperatorTemplate -benchmem ./worker/
+func BenchmarkRenderEmailOperatorTemplate(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "email"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	src, err := fs.ReadFile(templates.Embedded(), "email/approval.html.tmpl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "email", "approval.html.tmpl"), append(src, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	tm, err := LoadTemplates(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := tm.builtin[DefaultApprovalTemplate]; ok {
+		b.Fatal("the changed approval template is rendered by its Go twin")
+	}
+	// html/template percent-encodes some characters of the second base URL
+	// in an href: the check then looks for the link as html/template
+	// writes it there.
+	for _, base := range []string{"https://approvals.example.com", "https://approvals.example.com/it's(ours)"} {
+		b.Run("base="+base, func(b *testing.B) {
+			d := sampleData()
+			d.Actions = d.Actions[:2]
+			for i := range d.Actions {
+				d.Actions[i].URL = base + linkTail + d.Actions[i].Name
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tm.renderEmail(DefaultApprovalTemplate, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -313,17 +313,14 @@ func missingLinks(r Rendered, actions []ActionLink) []string {
 	return missing
 }
 
-// hrefTemplate shows what html/template makes of a URL in an href: it
+// hrefForm is what html/template makes of a URL in an href, unescaped: it
 // percent-encodes characters such as ' ( ) and non-ASCII ones, which a base
-// URL's path may hold.
-var hrefTemplate = htmltemplate.Must(htmltemplate.New("href").Parse(`<a href="{{.}}">`))
-
+// URL's path may hold. writeHref writes the same bytes as html/template.
 func hrefForm(u string) string {
 	var b strings.Builder
-	if err := hrefTemplate.Execute(&b, u); err != nil {
-		return u
-	}
-	return html.UnescapeString(strings.TrimSuffix(strings.TrimPrefix(b.String(), `<a href="`), `">`))
+	b.Grow(len(u) + len(u)/8)
+	writeHref(&b, u)
+	return html.UnescapeString(b.String())
 }
 
 func show(v any) string {
