@@ -133,8 +133,16 @@ func (kr *Keyring) Minter(baseURL string, c Claims) *Minter {
 func (kr *Keyring) minter(baseURL string, c Claims) Minter {
 	m := Minter{k: &kr.keys[0], base: strings.TrimRight(baseURL, "/"), req: c}
 	if c.TaskToken != "" {
-		m.plain = appendClaimsHead(make([]byte, 0, claimsHeadLen(c)+minterSlack), c)
+		// One allocation for both buffers: the plaintext, then the
+		// sealed link, which is the plaintext and a little more. The
+		// plaintext's capacity ends where the sealed link begins, so
+		// that it never grows into it.
+		plain := claimsHeadLen(c) + minterSlack
+		sealed := 2 + len(m.k.id) + m.k.aead.Overhead() + plain
+		buf := make([]byte, plain+sealed)
+		m.plain = appendClaimsHead(buf[:0:plain], c)
 		m.head = len(m.plain)
+		m.sealed = buf[plain:plain]
 	}
 	return m
 }

@@ -39,6 +39,9 @@ type scanned struct {
 	topDups []string
 	// ascii: the body has no byte above 0x7f, so it is valid UTF-8.
 	ascii bool
+	// dataKeys counts the keys of the last "data" object, duplicates
+	// included: a size for its map.
+	dataKeys int
 }
 
 // fieldValue is where a top-level key's value lies in the body, and how
@@ -77,6 +80,8 @@ type frame struct {
 	// counts counts an object's keys once it has more than linearKeys.
 	counts map[string]int
 }
+
+var dataField = requestFieldIndex("data")
 
 type scanState int
 
@@ -246,11 +251,17 @@ func (sc *scanned) scan(body []byte) bool {
 					more++
 				}
 			}
+			if len(stack) == 2 && field == dataField {
+				sc.dataKeys++
+			}
 			if len(stack) == 1 && sc.object {
 				if n == 2 {
 					sc.topDups = append(sc.topDups, key)
 				}
 				field = requestFieldIndex(key)
+				if field == dataField {
+					sc.dataKeys = 0
+				}
 				if field >= 0 {
 					sc.values[field] = fieldValue{start: pos, set: true}
 				} else if n == 1 {

@@ -230,13 +230,6 @@ type decoder struct {
 	sc       scanned
 	utf8     bool // the body is valid UTF-8
 	problems []string
-	// entries holds the values of data's open objects and arrays.
-	entries []entry
-}
-
-type entry struct {
-	key   string
-	value any
 }
 
 // raw returns key's value as written, if the body has key.
@@ -528,9 +521,25 @@ func (d *decoder) data(r *Request) {
 		return
 	}
 	// Numbers are json.Number, to show them as written, big ones exactly.
-	d.entries = make([]entry, 0, 16)
-	m, _ := d.value(v, 0)
-	r.Data = m.(map[string]any)
+	r.Data, _ = d.object(v, 0, d.sc.dataKeys)
+}
+
+// object decodes the object at v[i] as value does, into a map made for
+// size keys.
+func (d *decoder) object(v string, i int, size int) (map[string]any, int) {
+	m := make(map[string]any, size)
+	i = skipSpace(v, i+1)
+	for v[i] != '}' {
+		end, high, _ := stringEnd(v, i)
+		k := decodeKey(v[i:end], high)
+		i = skipSpace(v, skipSpace(v, end)+1) // the colon
+		// The last of a duplicated key stays, as with encoding/json.
+		m[k], i = d.value(v, i)
+		if i = skipSpace(v, i); v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return m, i + 1
 }
 
 // value decodes the JSON value at v[i] (valid JSON, nested no deeper than
@@ -539,45 +548,18 @@ func (d *decoder) data(r *Request) {
 func (d *decoder) value(v string, i int) (any, int) {
 	switch c := v[i]; c {
 	case '{':
-		// The entries are gathered first, so that the map is made at
-		// its size.
-		first := len(d.entries)
-		i = skipSpace(v, i+1)
-		for v[i] != '}' {
-			end, high, _ := stringEnd(v, i)
-			k := decodeKey(v[i:end], high)
-			i = skipSpace(v, skipSpace(v, end)+1) // the colon
-			var x any
-			x, i = d.value(v, i)
-			d.entries = append(d.entries, entry{k, x})
-			if i = skipSpace(v, i); v[i] == ',' {
-				i = skipSpace(v, i+1)
-			}
-		}
-		m := make(map[string]any, len(d.entries)-first)
-		for _, e := range d.entries[first:] {
-			m[e.key] = e.value // the last of a duplicated key, as encoding/json
-		}
-		clear(d.entries[first:])
-		d.entries = d.entries[:first]
-		return m, i + 1
+		return d.object(v, i, 0)
 	case '[':
-		first := len(d.entries)
+		list := []any{}
 		i = skipSpace(v, i+1)
 		for v[i] != ']' {
 			var x any
 			x, i = d.value(v, i)
-			d.entries = append(d.entries, entry{value: x})
+			list = append(list, x)
 			if i = skipSpace(v, i); v[i] == ',' {
 				i = skipSpace(v, i+1)
 			}
 		}
-		list := make([]any, len(d.entries)-first)
-		for j, e := range d.entries[first:] {
-			list[j] = e.value
-		}
-		clear(d.entries[first:])
-		d.entries = d.entries[:first]
 		return list, i + 1
 	case '"':
 		end, _, _ := stringEnd(v, i)
