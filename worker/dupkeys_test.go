@@ -14,6 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sfn-approvals/sfn-approvals/approval"
+	"github.com/sfn-approvals/sfn-approvals/votes"
 )
 
 // FuzzScan holds the one pass over a request body to what encoding/json
@@ -332,4 +335,82 @@ func depthBefore(b []byte) int {
 		}
 	}
 	return deepest
+}
+
+// FuzzActionAndOutput holds the decoding of an action and of its output
+// without encoding/json to what encoding/json made of them before: the
+// same approval.Action for every action plainAction takes, and for every
+// output the same problems and the same compacted bytes as outputBefore.
+func FuzzActionAndOutput(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"approve","label":"Yes","type":"success","output":{"approved":true}}`,
+		`{"name":"snooze","type":"heartbeat","output":null}`,
+		`{"name":"reject","type":"failure","error":"No","cause":"because"}`,
+		`{ "n\u0061me" : "a" , "type":"success", "output" : { "decision" : 1, "a" : [ 1 , "x y" ] } }`,
+		`{"name":"a","name":5}`, `{"Name":"a"}`, `{"name":"a","extra":1}`, `{"name":"\u00e9"}`, `{"output":[1]}`,
+		`{"output":{"decisions":[],"decisi\u006fn":"x"}}`, `[]`, `"x"`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		d := decoder{utf8: utf8.Valid(b)}
+		if a, output, ok := d.plainAction(string(b)); ok {
+			var want approval.Action
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&want); err != nil {
+				t.Fatalf("plainAction took %q, encoding/json: %v", b, err)
+			}
+			if output != string(want.Output) {
+				t.Fatalf("output %q, encoding/json %q", output, want.Output)
+			}
+			want.Output = nil
+			if diff := cmp.Diff(want, a); diff != "" {
+				t.Fatalf("action (-encoding/json +plainAction):\n%s", diff)
+			}
+		}
+		if bytes.TrimSpace(b)[0] != '{' && bytes.TrimSpace(b)[0] != '[' {
+			return
+		}
+		out := string(bytes.TrimSpace(b)) // a value as written, as the scan finds it
+		got := d.output("actions[0]", out)
+		var before decoder
+		want := before.outputBefore("actions[0]", json.RawMessage(out))
+		if diff := cmp.Diff(before.problems, d.problems); diff != "" {
+			t.Fatalf("problems (-before +now):\n%s", diff)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("output %q, before %q", got, want)
+		}
+	})
+}
+
+// outputBefore is decoder.output as it was, with encoding/json.
+func (d *decoder) outputBefore(where string, out json.RawMessage) json.RawMessage {
+	if out == nil {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(out, &obj); err != nil || obj == nil {
+		d.problemf("%s: output must be a JSON object", where)
+		return nil
+	}
+	if _, ok := obj[approval.DecisionKey]; ok {
+		d.problemf("%s: output may not use the key %q (the decision goes there)", where, approval.DecisionKey)
+	}
+	if _, ok := obj[votes.DecisionsKey]; ok {
+		d.problemf("%s: output may not use the key %q (the approving votes go there)", where, votes.DecisionsKey)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, out); err != nil {
+		d.problemf("%s: output must be a JSON object", where)
+		return nil
+	}
+	if buf.Len() > MaxOutputLen {
+		d.problemf("%s: output longer than %d bytes", where, MaxOutputLen)
+	}
+	return buf.Bytes()
 }

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -590,10 +589,12 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 		d.problemf("actions: a notification (no taskToken) has no actions")
 		return
 	}
-	var list []json.RawMessage
-	if !d.field("actions", &list, "an array of actions") {
+	v, _ := d.raw("actions")
+	if v[0] != '[' {
+		d.problemf("actions: must be an array of actions")
 		return
 	}
+	list := elements(v)
 	switch {
 	case len(list) == 0:
 		d.problemf("actions: at least one action is required (leave the field out for approve and reject)")
@@ -602,23 +603,27 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 	}
 	seen := map[string]bool{}
 	for i, b := range list {
-		// encoding/json matches struct fields case-insensitively ("Type"
-		// would fill type); keys match exactly, as at the top level.
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(b, &keys); err == nil {
-			if k := firstUnknown(keys, actionFields); k != "" {
-				d.problemf("actions[%d]: unknown field %s", i, quote(k))
+		a, output, ok := d.plainAction(b)
+		if !ok {
+			// encoding/json matches struct fields case-insensitively
+			// ("Type" would fill type); keys match exactly, as at the
+			// top level.
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(b), &keys); err == nil {
+				if k := firstUnknown(keys, actionFields); k != "" {
+					d.problemf("actions[%d]: unknown field %s", i, quote(k))
+					continue
+				}
+			}
+			dec := json.NewDecoder(strings.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&a); err != nil {
+				d.problemf("actions[%d]: %s", i, strings.TrimPrefix(jsonProblem(err), "json: "))
 				continue
 			}
+			output = string(a.Output)
 		}
-		var a approval.Action
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&a); err != nil {
-			d.problemf("actions[%d]: %s", i, strings.TrimPrefix(jsonProblem(err), "json: "))
-			continue
-		}
-		where := fmt.Sprintf("actions[%d]", i)
+		where := "actions[" + strconv.Itoa(i) + "]"
 		if a.Name != "" {
 			where += " (" + quote(a.Name) + ")"
 		}
@@ -634,15 +639,20 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 		if strings.ContainsAny(a.Label, "\r\n") || utf8.RuneCountInString(a.Label) > MaxLabelLen {
 			d.problemf("%s: label must be one line of at most %d characters", where, MaxLabelLen)
 		}
-		if string(bytes.TrimSpace(a.Output)) == "null" {
-			a.Output = nil
+		if output == "null" {
+			a.Output, output = nil, ""
+		}
+		if a.Output == nil && output != "" && a.Type != approval.Success {
+			// Only a success keeps its output (compacted below): here
+			// it is for the problems.
+			a.Output = json.RawMessage(output)
 		}
 		switch a.Type {
 		case approval.Success:
 			if a.Error != "" || a.Cause != "" {
 				d.problemf("%s: a success action has no error or cause", where)
 			}
-			a.Output = d.output(where, a.Output)
+			a.Output = d.output(where, output)
 		case approval.Heartbeat:
 			if a.Error != "" || a.Cause != "" || a.Output != nil {
 				d.problemf("%s: a heartbeat action has no output, error or cause", where)
@@ -695,30 +705,140 @@ func firstUnknown(m map[string]json.RawMessage, known []string) string {
 
 // output checks a success action's output and returns it compacted, since
 // it travels inside every link.
-func (d *decoder) output(where string, out json.RawMessage) json.RawMessage {
-	if out == nil {
+// out is the output as written (valid JSON), "" for none.
+func (d *decoder) output(where string, out string) json.RawMessage {
+	if out == "" {
 		return nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(out, &obj); err != nil || obj == nil {
+	if out[0] != '{' {
 		d.problemf("%s: output must be a JSON object", where)
 		return nil
 	}
-	if _, ok := obj[approval.DecisionKey]; ok {
+	var decision, decisions bool
+	for i := skipSpace(out, 1); out[i] != '}'; {
+		end, high, _ := stringEnd(out, i)
+		switch decodeKey(out[i:end], high) {
+		case approval.DecisionKey:
+			decision = true
+		case votes.DecisionsKey:
+			decisions = true
+		}
+		i = skipValue(out, skipSpace(out, skipSpace(out, end)+1))
+		if i = skipSpace(out, i); out[i] == ',' {
+			i = skipSpace(out, i+1)
+		}
+	}
+	if decision {
 		d.problemf("%s: output may not use the key %q (the decision goes there)", where, approval.DecisionKey)
 	}
-	if _, ok := obj[votes.DecisionsKey]; ok {
+	if decisions {
 		d.problemf("%s: output may not use the key %q (the approving votes go there)", where, votes.DecisionsKey)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, out); err != nil {
-		d.problemf("%s: output must be a JSON object", where)
-		return nil
+	// What json.Compact makes of it: the space between tokens dropped.
+	c := make([]byte, 0, len(out))
+	for i := 0; i < len(out); i++ {
+		switch ch := out[i]; ch {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			end, _, _ := stringEnd(out, i)
+			c = append(c, out[i:end]...)
+			i = end - 1
+		default:
+			c = append(c, ch)
+		}
 	}
-	if buf.Len() > MaxOutputLen {
+	if len(c) > MaxOutputLen {
 		d.problemf("%s: output longer than %d bytes", where, MaxOutputLen)
 	}
-	return buf.Bytes()
+	return c
+}
+
+// plainAction decodes the action b (valid JSON) as encoding/json would
+// into an approval.Action, but its output, which it returns as written,
+// when b is an
+// object of the action's keys whose text fields are plain strings;
+// anything else is left to encoding/json.
+func (d *decoder) plainAction(b string) (a approval.Action, output string, ok bool) {
+	if b[0] != '{' {
+		return a, "", false
+	}
+	for i := skipSpace(b, 1); b[i] != '}'; {
+		end, high, _ := stringEnd(b, i)
+		k := decodeKey(b[i:end], high)
+		i = skipSpace(b, skipSpace(b, end)+1)
+		vend := skipValue(b, i)
+		v := b[i:vend]
+		if k == "output" {
+			output = v
+		} else {
+			s, ok := d.plainString(v)
+			if !ok {
+				return a, "", false
+			}
+			switch k {
+			case "name":
+				a.Name = s
+			case "label":
+				a.Label = s
+			case "type":
+				a.Type = approval.ActionType(s)
+			case "error":
+				a.Error = s
+			case "cause":
+				a.Cause = s
+			default:
+				return a, "", false
+			}
+		}
+		if i = skipSpace(b, vend); b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return a, output, true
+}
+
+// elements lists the values of the JSON array v (valid JSON) as written.
+func elements(v string) []string {
+	var list []string
+	for i := skipSpace(v, 1); v[i] != ']'; {
+		end := skipValue(v, i)
+		list = append(list, v[i:end])
+		if i = skipSpace(v, end); v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return list
+}
+
+// skipValue returns where the JSON value at s[i] (valid JSON) ends.
+func skipValue(s string, i int) int {
+	switch s[i] {
+	case '"':
+		end, _, _ := stringEnd(s, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(s); j++ {
+			switch s[j] {
+			case '"':
+				end, _, _ := stringEnd(s, j)
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(s)
+	case 't', 'n':
+		return i + 4
+	case 'f':
+		return i + 5
+	}
+	end, _ := numberEnd(s, i)
+	return end
 }
 
 func (d *decoder) expiry(r *Request, hasToken bool, now, sent time.Time, def time.Duration) {
