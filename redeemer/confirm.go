@@ -41,7 +41,8 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request, tok string) {
 		s.respond(w, r, v)
 		return
 	}
-	v = view{outcome: outConfirm, claims: &c, signedIn: id, formAction: formAction(r.URL)}
+	v = view{outcome: outConfirm, claims: &c, signedIn: id}
+	v.formAction, v.formActionPlain = formAction(r.URL)
 	s.tally(r.Context(), c, &v)
 	s.respond(w, r, v)
 }

@@ -30,8 +30,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, tok string) {
 	}
 	in, bad, problem := readDecisionInput(r)
 	if problem != "" {
-		s.respond(w, r, view{outcome: bad, claims: &c, signedIn: id, formAction: formAction(r.URL),
-			comment: in.comment, commentErr: problem})
+		v := view{outcome: bad, claims: &c, signedIn: id, comment: in.comment, commentErr: problem}
+		v.formAction, v.formActionPlain = formAction(r.URL)
+		s.respond(w, r, v)
 		return
 	}
 	d := approval.Decision{

@@ -114,6 +114,11 @@ func checkPage(t *testing.T, pages *template.Template, name string, d pageData) 
 func checkConfirm(t *testing.T, pages *template.Template, d pageData) {
 	t.Helper()
 	checkPage(t, pages, "confirm.html.tmpl", d)
+	if plainPrefix(d.FormAction, &pathPlain) == len(d.FormAction) {
+		// What formAction reports for such a path.
+		d.formActionPlain = true
+		checkPage(t, pages, "confirm.html.tmpl", d)
+	}
 }
 
 func tail(b []byte, i int) []byte {
@@ -372,8 +377,28 @@ func TestFormAction(t *testing.T) {
 		if err != nil {
 			u = &url.URL{Path: p}
 		}
-		if got, want := formAction(u), u.EscapedPath(); got != want {
+		got, plain := formAction(u)
+		if want := u.EscapedPath(); got != want {
 			t.Errorf("formAction(%q) = %q, want %q", p, got, want)
+		}
+		if plain {
+			if attr := string(appendURLAttr(nil, got)); attr != got {
+				t.Errorf("formAction(%q) is plain, but its attribute is %q", p, attr)
+			}
+		}
+	}
+}
+
+// Every pathPlain byte is one appendURLAttr copies as it is, and none is
+// the colon that could make a path a scheme to filter: a plain form action
+// is its own attribute value.
+func TestPathPlainIsURLPlain(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		if pathPlain[c] != 0 && (urlPlain[c] == 0 || c == ':') {
+			t.Errorf("%q is pathPlain but not urlPlain, or a colon", rune(c))
+		}
+		if s := string([]byte{'/', byte(c)}); pathPlain[c] != 0 && string(appendURLAttr(nil, s)) != s {
+			t.Errorf("%q changed by appendURLAttr", s)
 		}
 	}
 }
@@ -393,6 +418,6 @@ func BenchmarkFormAction(b *testing.B) {
 	u := &url.URL{Path: "/a/" + strings.Repeat("AbC-_09x", 1800/8)}
 	b.SetBytes(int64(len(u.Path)))
 	for b.Loop() {
-		_ = formAction(u)
+		_, _ = formAction(u)
 	}
 }

@@ -77,7 +77,9 @@ type view struct {
 	comment    string
 	commentErr string
 	formAction string
-	redirect   string // where a recorded decision sends the approver
+	// formActionPlain: formAction needs no escaping (see formAction).
+	formActionPlain bool
+	redirect        string // where a recorded decision sends the approver
 	// The votes table's view of the request: tallied says approvals and
 	// required are known; decided is the request's decision (gone), earlier
 	// this approver's own vote (already_voted).
@@ -104,6 +106,9 @@ type pageData struct {
 	DecidedBy, DecidedAction string
 	// EarlierAction is the approver's earlier vote (already_voted).
 	EarlierAction string
+
+	// formActionPlain lets writeConfirm copy FormAction as it is.
+	formActionPlain bool
 }
 
 // jsonBody is the answer to a client that sends Accept: application/json.
@@ -172,7 +177,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v view) {
 	d := pageData{
 		Title: v.Title, Message: v.Message, Hint: v.Hint, Outcome: v.Name,
 		StyleURL:   s.base + StylePath,
-		FormAction: v.formAction, Comment: v.comment, CommentError: v.commentErr,
+		FormAction: v.formAction, formActionPlain: v.formActionPlain, Comment: v.comment, CommentError: v.commentErr,
 		MaxComment: MaxCommentRunes,
 	}
 	if c := v.claims; c != nil {
