@@ -314,7 +314,17 @@ func skipSpace(s string, i int) int {
 // whether it holds a byte above 0x7f, and whether it is a valid JSON
 // string: no control characters, only JSON's escapes.
 func stringEnd(s string, i int) (end int, high, ok bool) {
-	for j := i + 1; j < len(s); j++ {
+	j := i + 1
+	// Eight bytes at a time while none is a quote, a backslash, a control
+	// character or above 0x7f: a task token is a kilobyte or two of those.
+	for ; j+8 <= len(s); j += 8 {
+		w := uint64(s[j]) | uint64(s[j+1])<<8 | uint64(s[j+2])<<16 | uint64(s[j+3])<<24 |
+			uint64(s[j+4])<<32 | uint64(s[j+5])<<40 | uint64(s[j+6])<<48 | uint64(s[j+7])<<56
+		if (w-0x2020202020202020|w)&0x8080808080808080 != 0 || hasZeroByte(w^0x2222222222222222) || hasZeroByte(w^0x5c5c5c5c5c5c5c5c) {
+			break
+		}
+	}
+	for ; j < len(s); j++ {
 		switch c := s[j]; {
 		case c == '"':
 			return j + 1, high, true
@@ -345,6 +355,11 @@ func stringEnd(s string, i int) (end int, high, ok bool) {
 		}
 	}
 	return 0, false, false
+}
+
+// hasZeroByte reports whether one of w's bytes is zero.
+func hasZeroByte(w uint64) bool {
+	return (w-0x0101010101010101)&^w&0x8080808080808080 != 0
 }
 
 func isHex(c byte) bool {

@@ -414,3 +414,33 @@ func (d *decoder) outputBefore(where string, out json.RawMessage) json.RawMessag
 	}
 	return buf.Bytes()
 }
+
+// TestStringEndEveryPosition: the string scan reads eight bytes at a
+// time; a quote, backslash, control character or byte above 0x7f at any
+// place in or around a block is still found.
+func TestStringEndEveryPosition(t *testing.T) {
+	for _, special := range []string{`"`, `\"`, `\\`, `\u0041`, `\x`, "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xff"} {
+		for n := range 20 {
+			s := `"` + strings.Repeat("a", n) + special + strings.Repeat("b", 20-n) + `"`
+			end, high, ok := stringEnd(s, 0)
+			var v string
+			err := json.Unmarshal([]byte(s), &v)
+			if ok != (err == nil) && !(special == `"` && ok) {
+				t.Fatalf("%q: ok = %t, encoding/json: %v", s, ok, err)
+			}
+			if want := strings.Index(s[1:], `"`) + 2; special == `"` && end != want {
+				t.Fatalf("%q: end = %d, want %d", s, end, want)
+			}
+			if ok && special != `"` && end != len(s) {
+				t.Fatalf("%q: end = %d, want %d", s, end, len(s))
+			}
+			wantHigh := false
+			for i := range len(s) {
+				wantHigh = wantHigh || s[i] >= 0x80
+			}
+			if ok && special != `"` && high != wantHigh {
+				t.Fatalf("%q: high = %t, want %t", s, high, wantHigh)
+			}
+		}
+	}
+}
