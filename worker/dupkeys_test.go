@@ -376,7 +376,7 @@ func FuzzActionAndOutput(f *testing.F) {
 			return
 		}
 		out := string(bytes.TrimSpace(b)) // a value as written, as the scan finds it
-		got := d.output("actions[0]", out)
+		got := d.output(func() string { return "actions[0]" }, out)
 		var before decoder
 		want := before.outputBefore("actions[0]", json.RawMessage(out))
 		if diff := cmp.Diff(before.problems, d.problems); diff != "" {

@@ -601,43 +601,39 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 	case len(list) > MaxActions:
 		d.problemf("actions: %d actions, at most %d", len(list), MaxActions)
 	}
+	r.Actions = make([]approval.Action, 0, len(list))
 	seen := map[string]bool{}
 	for i, b := range list {
 		a, output, ok := d.plainAction(b)
 		if !ok {
-			// encoding/json matches struct fields case-insensitively
-			// ("Type" would fill type); keys match exactly, as at the
-			// top level.
-			var keys map[string]json.RawMessage
-			if err := json.Unmarshal([]byte(b), &keys); err == nil {
-				if k := firstUnknown(keys, actionFields); k != "" {
-					d.problemf("actions[%d]: unknown field %s", i, quote(k))
-					continue
-				}
-			}
-			dec := json.NewDecoder(strings.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&a); err != nil {
-				d.problemf("actions[%d]: %s", i, strings.TrimPrefix(jsonProblem(err), "json: "))
+			var problem string
+			if a, output, problem = decodeAction(b); problem != "" {
+				d.problemf("actions[%d]: %s", i, problem)
 				continue
 			}
-			output = string(a.Output)
 		}
-		where := "actions[" + strconv.Itoa(i) + "]"
-		if a.Name != "" {
-			where += " (" + quote(a.Name) + ")"
+		// The action's place in problems, made only for one.
+		var at string
+		where := func() string {
+			if at == "" {
+				at = "actions[" + strconv.Itoa(i) + "]"
+				if a.Name != "" {
+					at += " (" + quote(a.Name) + ")"
+				}
+			}
+			return at
 		}
 		if !actionNameRE.MatchString(a.Name) {
-			d.problemf("%s: name must be 1 to 32 of a-z, 0-9, '-', '_'", where)
+			d.problemf("%s: name must be 1 to 32 of a-z, 0-9, '-', '_'", where())
 		} else if seen[a.Name] {
-			d.problemf("%s: name used by another action", where)
+			d.problemf("%s: name used by another action", where())
 		}
 		seen[a.Name] = true
 		if !a.Type.Valid() {
-			d.problemf("%s: type must be success, failure or heartbeat", where)
+			d.problemf("%s: type must be success, failure or heartbeat", where())
 		}
 		if strings.ContainsAny(a.Label, "\r\n") || utf8.RuneCountInString(a.Label) > MaxLabelLen {
-			d.problemf("%s: label must be one line of at most %d characters", where, MaxLabelLen)
+			d.problemf("%s: label must be one line of at most %d characters", where(), MaxLabelLen)
 		}
 		if output == "null" {
 			a.Output, output = nil, ""
@@ -650,25 +646,25 @@ func (d *decoder) actions(r *Request, hasToken bool) {
 		switch a.Type {
 		case approval.Success:
 			if a.Error != "" || a.Cause != "" {
-				d.problemf("%s: a success action has no error or cause", where)
+				d.problemf("%s: a success action has no error or cause", where())
 			}
 			a.Output = d.output(where, output)
 		case approval.Heartbeat:
 			if a.Error != "" || a.Cause != "" || a.Output != nil {
-				d.problemf("%s: a heartbeat action has no output, error or cause", where)
+				d.problemf("%s: a heartbeat action has no output, error or cause", where())
 			}
 		case approval.Failure:
 			if a.Output != nil {
-				d.problemf("%s: a failure action has no output (use error and cause)", where)
+				d.problemf("%s: a failure action has no output (use error and cause)", where())
 			}
 			switch {
 			case a.Error == "":
-				d.problemf("%s: a failure action needs an error name", where)
+				d.problemf("%s: a failure action needs an error name", where())
 			case utf8.RuneCountInString(a.Error) > MaxErrorLen:
-				d.problemf("%s: error longer than %d characters", where, MaxErrorLen)
+				d.problemf("%s: error longer than %d characters", where(), MaxErrorLen)
 			}
 			if utf8.RuneCountInString(a.Cause) > MaxCauseLen {
-				d.problemf("%s: cause longer than %d characters", where, MaxCauseLen)
+				d.problemf("%s: cause longer than %d characters", where(), MaxCauseLen)
 			}
 		}
 		r.Actions = append(r.Actions, a)
@@ -706,12 +702,12 @@ func firstUnknown(m map[string]json.RawMessage, known []string) string {
 // output checks a success action's output and returns it compacted, since
 // it travels inside every link.
 // out is the output as written (valid JSON), "" for none.
-func (d *decoder) output(where string, out string) json.RawMessage {
+func (d *decoder) output(where func() string, out string) json.RawMessage {
 	if out == "" {
 		return nil
 	}
 	if out[0] != '{' {
-		d.problemf("%s: output must be a JSON object", where)
+		d.problemf("%s: output must be a JSON object", where())
 		return nil
 	}
 	var decision, decisions bool
@@ -729,10 +725,10 @@ func (d *decoder) output(where string, out string) json.RawMessage {
 		}
 	}
 	if decision {
-		d.problemf("%s: output may not use the key %q (the decision goes there)", where, approval.DecisionKey)
+		d.problemf("%s: output may not use the key %q (the decision goes there)", where(), approval.DecisionKey)
 	}
 	if decisions {
-		d.problemf("%s: output may not use the key %q (the approving votes go there)", where, votes.DecisionsKey)
+		d.problemf("%s: output may not use the key %q (the approving votes go there)", where(), votes.DecisionsKey)
 	}
 	// What json.Compact makes of it: the space between tokens dropped.
 	c := make([]byte, 0, len(out))
@@ -748,9 +744,28 @@ func (d *decoder) output(where string, out string) json.RawMessage {
 		}
 	}
 	if len(c) > MaxOutputLen {
-		d.problemf("%s: output longer than %d bytes", where, MaxOutputLen)
+		d.problemf("%s: output longer than %d bytes", where(), MaxOutputLen)
 	}
 	return c
+}
+
+// decodeAction decodes the action b (valid JSON) with encoding/json, and
+// returns its output as written, or a problem.
+func decodeAction(b string) (a approval.Action, output string, problem string) {
+	// encoding/json matches struct fields case-insensitively ("Type"
+	// would fill type); keys match exactly, as at the top level.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(b), &keys); err == nil {
+		if k := firstUnknown(keys, actionFields); k != "" {
+			return a, "", "unknown field " + quote(k)
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return a, "", strings.TrimPrefix(jsonProblem(err), "json: ")
+	}
+	return a, string(a.Output), ""
 }
 
 // plainAction decodes the action b (valid JSON) as encoding/json would
