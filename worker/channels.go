@@ -42,6 +42,7 @@ func (h *Handler) composePosts(req *Request) ([]post, error) {
 		requestedBy = req.RequestedBy.Address
 	}
 	out := make([]post, 0, len(req.Channels))
+	lm := newLinkMinter(h.Keyring, h.BaseURL, req) // the token decoded once for all channels
 	for _, ch := range req.Channels {
 		m := channel.Message{
 			Subject:      req.Subject,
@@ -50,7 +51,7 @@ func (h *Handler) composePosts(req *Request) ([]post, error) {
 			RequestedBy:  requestedBy,
 			MinApprovals: max(req.MinApprovals, 1),
 		}
-		links, err := mintLinks(h.Keyring, h.BaseURL, req, link.ChannelRecipient(ch.Name))
+		links, err := lm.links(link.ChannelRecipient(ch.Name))
 		if err != nil {
 			return nil, err
 		}

@@ -6,14 +6,9 @@ import (
 	"github.com/sfn-approvals/sfn-approvals/link"
 )
 
-// mintLinks mints recipient's link for each of the request's actions: the
-// one place links are made, for emails, channels and Links alike.
-func mintLinks(kr *link.Keyring, baseURL string, req *Request, recipient string) ([]ActionLink, error) {
-	return newLinkMinter(kr, baseURL, req).links(recipient)
-}
-
 // linkMinter mints a request's links for any number of recipients, with
-// the request's task token decoded once rather than once a link.
+// the request's task token decoded once rather than once a link: the one
+// place links are made, for emails, channels and Links alike.
 type linkMinter struct {
 	kr      *link.Keyring
 	baseURL string
