@@ -30,10 +30,17 @@ import (
 // net/http handler serving the same bytes, and times decisions.
 type RedeemerResult struct {
 	PageBytes   int
+	HeaderCount int // response headers besides Date and Content-Length
 	Connections int
 	Redeemer    WrkResult
-	Bare        WrkResult
-	Ratio       float64 // Redeemer.RPS / Bare.RPS
+	// Bare answers with the redeemer's headers and page: the same bytes.
+	Bare  WrkResult
+	Ratio float64 // Redeemer.RPS / Bare.RPS
+	// PageOnly answers with the page and its Content-Type alone, as the
+	// baseline did before 2026-12-01's second run: net/http then writes
+	// fewer headers than the redeemer's response has. Reported, not judged.
+	PageOnly      WrkResult
+	PageOnlyRatio float64 // Redeemer.RPS / PageOnly.RPS
 
 	FixedRate             float64
 	FixedP50, FixedP99    time.Duration // redeemer GET at FixedRate
@@ -160,30 +167,36 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	if err != nil {
 		return err
 	}
-	page, ctype, err := get(http.DefaultClient, pageURL)
+	page, header, err := getWithHeader(http.DefaultClient, pageURL)
 	if err != nil {
 		return fmt.Errorf("confirmation page: %w", err)
 	}
 	res.PageBytes = len(page)
+	// net/http writes these itself, for both servers.
+	header.Del("Date")
+	header.Del("Content-Length")
+	res.HeaderCount = len(header)
 
-	// The baseline: the same bytes from a handler that does nothing else,
-	// on the same machine, driven by the same wrk.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The baseline: the same bytes, headers and page, from a handler that
+	// does nothing else, on the same machine, driven by the same wrk.
+	bareURL, stopBare, err := serveBytes(pageURL, header, page)
 	if err != nil {
 		return err
 	}
-	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", ctype)
-		w.Write(page)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = bare.Serve(ln) }()
-	defer bare.Close()
-	// Same path and query, so both servers read requests of the same size.
-	pu, _ := url.Parse(pageURL)
-	bareURL := "http://" + ln.Addr().String() + pu.RequestURI()
+	defer stopBare()
+	pageOnlyURL, stopPageOnly, err := serveBytes(pageURL, http.Header{"Content-Type": header["Content-Type"]}, page)
+	if err != nil {
+		return err
+	}
+	defer stopPageOnly()
 
-	r.progress("GET saturation: bare net/http handler, wrk %d connections, %s", r.o.Connections, r.o.GetFor)
+	r.progress("GET saturation: bare net/http handler, same headers and page, wrk %d connections, %s", r.o.Connections, r.o.GetFor)
 	if res.Bare, err = r.runWrk(ctx, wrk, bareURL, nil); err != nil {
+		return err
+	}
+	r.progressDone()
+	r.progress("GET saturation: bare net/http handler, page and Content-Type only, wrk %d connections, %s", r.o.Connections, r.o.GetFor)
+	if res.PageOnly, err = r.runWrk(ctx, wrk, pageOnlyURL, nil); err != nil {
 		return err
 	}
 	r.progressDone()
@@ -193,6 +206,7 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 	}
 	r.progressDone()
 	res.Ratio = res.Redeemer.RPS / res.Bare.RPS
+	res.PageOnlyRatio = res.Redeemer.RPS / res.PageOnly.RPS
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
 	n := max(int(r.o.GetRate*r.o.GetRateFor.Seconds()), 1)
@@ -219,19 +233,48 @@ func (r *run) redeemer(ctx context.Context, wrk string) error {
 }
 
 func get(c *http.Client, u string) ([]byte, string, error) {
+	b, h, err := getWithHeader(c, u)
+	return b, h.Get("Content-Type"), err
+}
+
+func getWithHeader(c *http.Client, u string) ([]byte, http.Header, error) {
 	resp, err := c.Get(u)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("GET: %s", resp.Status)
+		return nil, nil, fmt.Errorf("GET: %s", resp.Status)
 	}
-	return b, resp.Header.Get("Content-Type"), nil
+	return b, resp.Header, nil
+}
+
+// serveBytes starts a bare net/http server answering every request with
+// header and body, and returns the URL with like's path and query (so
+// both servers read requests of the same size) and its stop.
+func serveBytes(like string, header http.Header, body []byte) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		for k, v := range header {
+			h[k] = v
+		}
+		w.Write(body)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	pu, err := url.Parse(like)
+	if err != nil {
+		srv.Close()
+		return "", nil, err
+	}
+	return "http://" + ln.Addr().String() + pu.RequestURI(), func() { srv.Close() }, nil
 }
 
 // waitForToken is the smallest approval state machine: it puts the task
