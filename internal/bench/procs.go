@@ -40,6 +40,29 @@ func rusageOf(ps *os.ProcessState) usage {
 	return usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), MaxRSS: ru.Maxrss << 10}
 }
 
+// peakRSS reads a live process's peak resident memory (VmHWM) from /proc,
+// in bytes. Unlike ru_maxrss at exit, it counts only the process's own
+// memory: Linux starts a child's ru_maxrss at its parent's resident size
+// when the child execs (Go's exec shares the parent's memory until then),
+// so a worker started by a large benchmark process would report that
+// process's size if it used less itself.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse /proc/%d/status: %q", pid, line)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
+}
+
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
 // Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,10 +38,14 @@ type PipelineResult struct {
 
 // CostResult is the worker's own CPU and memory per email.
 type CostResult struct {
-	Emails     int
-	CPU        time.Duration // user+system of the whole worker process, start to exit
-	PerEmail   time.Duration
+	Emails   int
+	CPU      time.Duration // user+system of the whole worker process, start to exit
+	PerEmail time.Duration
+	// MaxRSS is the worker's peak resident memory (VmHWM before SIGTERM);
+	// ExitMaxRSS its ru_maxrss at exit, which also counts the benchmark
+	// process's size at the worker's start (see peakRSS).
 	MaxRSS     int64
+	ExitMaxRSS int64
 	Rate       float64
 	CPUShares  map[string]float64
 	WallWindow time.Duration
@@ -256,7 +261,7 @@ func (r *run) cost(ctx context.Context) error {
 		return err
 	}
 	r.report.Cost = &CostResult{
-		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: u.MaxRSS,
+		Emails: n, CPU: u.CPU, PerEmail: u.CPU / time.Duration(n), MaxRSS: cmp.Or(d.peakRSS, u.MaxRSS), ExitMaxRSS: u.MaxRSS,
 		Rate: float64(n) / window.Seconds(), CPUShares: d.cpu, WallWindow: window, Ideal: ideal, SQSCalls: calls,
 	}
 	return nil
@@ -267,6 +272,9 @@ type drained struct {
 	sent faultproxy.OpStats // the SendEmail calls the proxy saw
 	cpu  map[string]float64 // CPU shares of the worker and the emulator meanwhile
 	exit *os.ProcessState   // the worker's, with its rusage
+	// peakRSS is the worker's peak resident memory, read just before it
+	// was stopped (0 if it could not be read).
+	peakRSS int64
 }
 
 // drain fills a fresh queue with n requests, then runs the worker until
@@ -287,6 +295,12 @@ func (r *run) drain(ctx context.Context, n int, label string) (drained, error) {
 	meter := newCPUMeter(r.pids(w))
 	sent, err := r.waitSent(ctx, n, label)
 	d := drained{sent: sent, cpu: meter.shares()}
+	if rss, err := peakRSS(w.Pid()); err == nil {
+		d.peakRSS = rss
+	} else {
+		r.progress("worker peak RSS not read (%v); ru_maxrss reported instead", err)
+		r.progressDone()
+	}
 	exit, serr := w.Stop(30 * time.Second)
 	d.exit = exit
 	if err == nil {
