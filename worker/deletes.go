@@ -16,9 +16,10 @@ import (
 // deleteWindow is the longest a finished message's delete waits for others
 // to share its DeleteMessageBatch call. The message holds its slot while it
 // waits, so the wait is part of every message's time when the slots are
-// the limit: 2 ms rather than 5 gave a C = 64 pipeline with 50 ms SendEmail
-// 0.885 of a bare SendEmail loop instead of 0.868, for 2 more allocations
-// per email (BENCHMARKS.md, "The delete window").
+// the limit: 2 ms rather than 5 took a C = 64 pipeline with 50 ms SendEmail
+// from 0.87 to 0.89 of a bare SendEmail loop (BenchmarkPipelineOverBare in
+// internal/bench/micro), for 2 more allocations per email in
+// BenchmarkWorkerRun, where the batches fill sooner than that anyway.
 const deleteWindow = 2 * time.Millisecond
 
 // deleter turns the deletes of messages that finish together into
