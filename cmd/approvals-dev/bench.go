@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 
@@ -29,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	micro := fs.String("micro", "./link/,./worker/,./redeemer/,./internal/bench/micro/", "comma-separated packages whose Go benchmarks run first (empty: none)")
 	fs.StringVar(&o.MicroBenchtime, "benchtime", "1s", "-benchtime of the micro benchmarks")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with the worker and redeemer binaries (default: beside this one)")
+	workerEnv := fs.String("worker-env", "", "comma-separated KEY=VALUE added to the worker's environment (GOGC=150, say)")
 	phases := fs.String("phases", "", "comma-separated phases to run (pipeline,cost,steady,redeemer; default all)")
 	write := fs.String("write", "", "also write the table into this file (BENCHMARKS.md), between its generated-section markers")
 	if err := fs.Parse(args); err != nil {
@@ -36,6 +38,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *phases != "" {
 		o.Phases = strings.Split(*phases, ",")
+	}
+	if *workerEnv != "" {
+		for _, kv := range strings.Split(*workerEnv, ",") {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return fmt.Errorf("-worker-env: %q is not KEY=VALUE", kv)
+			}
+			o.WorkerEnv = append(o.WorkerEnv, kv)
+		}
 	}
 	if *micro != "" {
 		o.MicroPackages = strings.Split(*micro, ",")

@@ -38,6 +38,9 @@ type Options struct {
 	Requests    int           // worker pipeline and cost phases (10,000)
 	Concurrency int           // worker APPROVALS_CONCURRENCY (64)
 	SESLatency  time.Duration // injected into SendEmail (50 ms)
+	// WorkerEnv is added to the worker's environment (KEY=VALUE), such as
+	// GOGC=150 to weigh the collector's CPU against memory.
+	WorkerEnv   []string
 	SFNLatency  time.Duration // injected into Step Functions calls (20 ms)
 	SteadyRate  float64       // enqueue-to-inbox phase, requests/s (200)
 	SteadyFor   time.Duration // its length (20 s)

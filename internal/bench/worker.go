@@ -161,13 +161,13 @@ func (r *run) startWorker(ctx context.Context, queueURL string) (*stack.Service,
 	// From the worker's start, every gap between its answers at the proxy
 	// is a stall, until waitSent sees the last email.
 	r.stalls.arm(r.phase, time.Now())
-	return startService(ctx, r.o.BinDir+"/worker", r.logPath("worker"), admin, r.env(
-		"APPROVALS_QUEUE_URL="+queueURL,
+	return startService(ctx, r.o.BinDir+"/worker", r.logPath("worker"), admin, r.env(append([]string{
+		"APPROVALS_QUEUE_URL=" + queueURL,
 		"APPROVALS_SENDER=approvals@example.com",
 		"APPROVALS_BASE_URL=https://approvals.example.com",
-		"APPROVALS_CONCURRENCY="+strconv.Itoa(r.o.Concurrency),
-		"APPROVALS_METRICS_ADDR="+admin,
-	))
+		"APPROVALS_CONCURRENCY=" + strconv.Itoa(r.o.Concurrency),
+		"APPROVALS_METRICS_ADDR=" + admin,
+	}, r.o.WorkerEnv...)...))
 }
 
 // waitSent waits until the proxy has seen want SendEmail calls succeed, and
