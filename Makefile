@@ -76,6 +76,7 @@ bench: build $(KUMO) wrk ## load and micro benchmarks (about 4 minutes); writes 
 # each new-coverage input is minimized in time quadratic in its length, and
 # the worker runs nothing else meanwhile.
 FUZZ_TARGETS := ./link:FuzzOpen ./link:FuzzDecodeClaims ./worker:FuzzDecodeRequest ./worker:FuzzBuiltinRenderMatches \
+	./worker:FuzzScan ./worker:FuzzActionAndOutput \
 	./redeemer:FuzzLinkRoute ./redeemer:FuzzReadComment ./redeemer:FuzzJSONCallback ./redeemer:FuzzCompiledPages \
 	./identity:FuzzVerify
 FUZZTIME     ?= 10s
