@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/sfn-approvals/sfn-approvals/worker"
@@ -47,12 +45,7 @@ func BenchmarkPipelineOverBare(b *testing.B) {
 	canned := newCannedAWS(b.N, requestBody(b))
 	srv := httptest.NewServer(slowAWS{canned, 50 * time.Millisecond, time.Millisecond})
 	defer srv.Close()
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		HTTPClient:   awsxHTTPClient(),
-	}
+	cfg := cannedConfig(srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)

@@ -126,12 +126,7 @@ func BenchmarkWorkerRun(b *testing.B) {
 	aws_ := newCannedAWS(b.N, requestBody(b))
 	srv := httptest.NewServer(aws_)
 	defer srv.Close()
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		HTTPClient:   awsxHTTPClient(),
-	}
+	cfg := cannedConfig(srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -159,6 +154,17 @@ func BenchmarkWorkerRun(b *testing.B) {
 	}
 }
 
+// cannedConfig is the worker's AWS configuration pointed at the canned
+// services at url.
+func cannedConfig(url string) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		BaseEndpoint: aws.String(url),
+		HTTPClient:   awsxHTTPClient(),
+	}
+}
+
 // awsxHTTPClient is the HTTP client the worker's own configuration builds
 // (awsx.LoadConfig), which the benchmark cannot load from the environment.
 func awsxHTTPClient() aws.HTTPClient {
@@ -182,12 +188,7 @@ func BenchmarkIdealRun(b *testing.B) {
 	canned := newCannedAWS(b.N, requestBody(b))
 	srv := httptest.NewServer(canned)
 	defer srv.Close()
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		HTTPClient:   awsxHTTPClient(),
-	}
+	cfg := cannedConfig(srv.URL)
 	cfg = awsx.WithAttemptTimeout(cfg, awsx.DefaultTimeout)
 	queue, ses := sqs.NewFromConfig(cfg), sesv2.NewFromConfig(cfg)
 	in := preRendered(b)
