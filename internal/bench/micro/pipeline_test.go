@@ -2,6 +2,7 @@ package micro
 
 import (
 	"context"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,9 +32,13 @@ func (s slowAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cannedAWS.ServeHTTP(w, r)
 }
 
+// sqsLatency is each SQS call's latency in BenchmarkPipelineOverBare
+// (go test ... -args -sqs-latency 10ms: real SQS takes several ms).
+var sqsLatency = flag.Duration("sqs-latency", time.Millisecond, "latency of each SQS call in BenchmarkPipelineOverBare")
+
 // BenchmarkPipelineOverBare is the pipeline phase of approvals bench in
 // process, where the cores are not the limit: worker.Run at C = 64 drains
-// b.N requests with SendEmail taking 50 ms and each SQS call 1 ms, then a
+// b.N requests with SendEmail taking 50 ms and each SQS call 1 ms (-sqs-latency), then a
 // bare loop of SendEmail calls at the same concurrency sends as many. It
 // reports both rates and the worker's share of the bare loop's, which is
 // what a message's slot spends beyond SendEmail (its receive, its delete
@@ -43,7 +48,7 @@ func (s slowAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func BenchmarkPipelineOverBare(b *testing.B) {
 	const c = 64
 	canned := newCannedAWS(b.N, requestBody(b))
-	srv := httptest.NewServer(slowAWS{canned, 50 * time.Millisecond, time.Millisecond})
+	srv := httptest.NewServer(slowAWS{canned, 50 * time.Millisecond, *sqsLatency})
 	defer srv.Close()
 	cfg := cannedConfig(srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
