@@ -300,10 +300,11 @@ func (p *Pool) process(ctx context.Context, m sqstypes.Message) {
 	p.Metrics.Handled.WithLabelValues(res.outcome).Inc()
 	// One record per message, its attributes built once; LogAttrs rather
 	// than With, which would copy the handler for every message.
-	attrs := []slog.Attr{slog.String("message_id", aws.ToString(m.MessageId)), slog.Int("receive_count", receives),
-		slog.String("outcome", res.outcome), slog.Int("emails_sent", res.emails), slog.String("duration", time.Since(start).String()), {}, {}}
+	attrs := make([]slog.Attr, 0, 7) // room for a line's own two
+	attrs = append(attrs, slog.String("message_id", aws.ToString(m.MessageId)), slog.Int("receive_count", receives),
+		slog.String("outcome", res.outcome), slog.Int("emails_sent", res.emails), slog.String("duration", time.Since(start).String()))
 	log := func(level slog.Level, msg string, more ...slog.Attr) {
-		p.Log.LogAttrs(context.Background(), level, msg, append(attrs[:5], more...)...)
+		p.Log.LogAttrs(context.Background(), level, msg, append(attrs, more...)...)
 	}
 	switch {
 	case res.delete:

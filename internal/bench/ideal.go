@@ -55,18 +55,19 @@ type IdealResult struct {
 // at exit, as the worker's. Then the same consumer runs once more in this
 // process, straight to the emulator (how earlier tables measured it).
 func (r *run) ideal(ctx context.Context, n int) (*IdealResult, error) {
-	in, size, err := r.preRendered()
+	email, err := r.preRendered()
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.idealProcess(ctx, n, in)
+	size := len(email.HTML) + len(email.Text)
+	res, err := r.idealProcess(ctx, n, email)
 	if err != nil {
 		return nil, err
 	}
 	res.EmailBytes = size
 	res.Receives = r.proxy.Op(faultproxy.SQS, "ReceiveMessage").Count
 	res.Deletes = r.proxy.Op(faultproxy.SQS, "DeleteMessageBatch").Count
-	if res.InProcess, err = r.idealInProcess(ctx, n, in); err != nil {
+	if res.InProcess, err = r.idealInProcess(ctx, n, email.input()); err != nil {
 		return nil, err
 	}
 	res.InProcess.EmailBytes = size
@@ -83,9 +84,7 @@ type idealJob struct {
 	QueueURL    string
 	Emails      int
 	Concurrency int
-	From, To    string
-	Subject     string
-	HTML, Text  string
+	Email       idealEmail
 }
 
 func init() {
@@ -107,20 +106,8 @@ func idealChild(v string) int {
 	cfg.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL"))
 	cfg.HTTPClient = servicesHTTPClient()
 	cfg = awsx.WithAttemptTimeout(cfg, awsx.DefaultTimeout)
-	const utf8 = "UTF-8"
-	in := &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(job.From),
-		Destination:      &sestypes.Destination{ToAddresses: []string{job.To}},
-		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
-			Subject: &sestypes.Content{Data: aws.String(job.Subject), Charset: aws.String(utf8)},
-			Body: &sestypes.Body{
-				Html: &sestypes.Content{Data: aws.String(job.HTML), Charset: aws.String(utf8)},
-				Text: &sestypes.Content{Data: aws.String(job.Text), Charset: aws.String(utf8)},
-			},
-		}},
-	}
 	done, _, _, err := consume(context.Background(), sqs.NewFromConfig(cfg), sesv2.NewFromConfig(cfg),
-		job.QueueURL, job.Emails, job.Concurrency, in, func(int64) {})
+		job.QueueURL, job.Emails, job.Concurrency, job.Email.input(), func(int64) {})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ideal consumer:", err)
 		return 1
@@ -131,7 +118,7 @@ func idealChild(v string) int {
 
 // idealProcess runs the ideal consumer as a process of its own through
 // the fault proxy, on a fresh queue of n requests.
-func (r *run) idealProcess(ctx context.Context, n int, in *sesv2.SendEmailInput) (*IdealResult, error) {
+func (r *run) idealProcess(ctx context.Context, n int, email idealEmail) (*IdealResult, error) {
 	q, err := r.queue(ctx)
 	if err != nil {
 		return nil, err
@@ -139,10 +126,7 @@ func (r *run) idealProcess(ctx context.Context, n int, in *sesv2.SendEmailInput)
 	if err := r.enqueue(ctx, q, n); err != nil {
 		return nil, err
 	}
-	msg := in.Content.Simple
-	job, err := json.Marshal(idealJob{QueueURL: q, Emails: n, Concurrency: r.o.Concurrency,
-		From: aws.ToString(in.FromEmailAddress), To: in.Destination.ToAddresses[0], Subject: aws.ToString(msg.Subject.Data),
-		HTML: aws.ToString(msg.Body.Html.Data), Text: aws.ToString(msg.Body.Text.Data)})
+	job, err := json.Marshal(idealJob{QueueURL: q, Emails: n, Concurrency: r.o.Concurrency, Email: email})
 	if err != nil {
 		return nil, err
 	}
@@ -263,22 +247,19 @@ func consume(ctx context.Context, queue *sqs.Client, ses *sesv2.Client, q string
 	}
 	wg.Wait()
 	select {
-	case err := <-errc:
-		return sent.Load(), recv.Load(), dels.Load(), err
+	case err = <-errc:
 	default:
+		err = ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
-		return sent.Load(), recv.Load(), dels.Load(), err
-	}
-	return sent.Load(), recv.Load(), dels.Load(), nil
+	return sent.Load(), recv.Load(), dels.Load(), err
 }
 
-// preRendered is the SendEmail input of the worker's approval email for
-// the first benchmark request, built the way the worker builds it.
-func (r *run) preRendered() (*sesv2.SendEmailInput, int, error) {
+// preRendered is the worker's approval email for the first benchmark
+// request, rendered as the worker renders it.
+func (r *run) preRendered() (idealEmail, error) {
 	t, err := worker.LoadTemplates("")
 	if err != nil {
-		return nil, 0, err
+		return idealEmail{}, err
 	}
 	const base, to = "https://approvals.example.com", "approver-0@example.com"
 	exp := time.Now().Add(72 * time.Hour).Truncate(time.Second)
@@ -287,24 +268,32 @@ func (r *run) preRendered() (*sesv2.SendEmailInput, int, error) {
 	for _, a := range approval.DefaultActions() {
 		u, err := r.keyring.URL(base, link.Claims{TaskToken: r.token(0), Action: a, Recipient: to, ExpiresAt: exp})
 		if err != nil {
-			return nil, 0, err
+			return idealEmail{}, err
 		}
 		d.Actions = append(d.Actions, worker.ActionLink{Name: a.Name, Label: a.DisplayLabel(), Type: string(a.Type), URL: u})
 	}
 	e, err := t.Render(worker.DefaultApprovalTemplate, d)
 	if err != nil {
-		return nil, 0, err
+		return idealEmail{}, err
 	}
+	return idealEmail{From: "approvals@example.com", To: to, Subject: d.Subject, HTML: e.HTML, Text: e.Text}, nil
+}
+
+// idealEmail is the email the ideal consumer sends for every message.
+type idealEmail struct{ From, To, Subject, HTML, Text string }
+
+// input is e's SendEmail input, built as the worker builds its own.
+func (e idealEmail) input() *sesv2.SendEmailInput {
 	const utf8 = "UTF-8"
 	return &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String("approvals@example.com"),
-		Destination:      &sestypes.Destination{ToAddresses: []string{to}},
+		FromEmailAddress: aws.String(e.From),
+		Destination:      &sestypes.Destination{ToAddresses: []string{e.To}},
 		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
-			Subject: &sestypes.Content{Data: aws.String(d.Subject), Charset: aws.String(utf8)},
+			Subject: &sestypes.Content{Data: aws.String(e.Subject), Charset: aws.String(utf8)},
 			Body: &sestypes.Body{
 				Html: &sestypes.Content{Data: aws.String(e.HTML), Charset: aws.String(utf8)},
 				Text: &sestypes.Content{Data: aws.String(e.Text), Charset: aws.String(utf8)},
 			},
 		}},
-	}, len(e.HTML) + len(e.Text), nil
+	}
 }
